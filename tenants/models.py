@@ -1,0 +1,191 @@
+"""Our customers (Organization), who works for them (Membership, Invitation) and the Entra tenants they link."""
+import hashlib
+import secrets as pysecrets
+import uuid
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.text import slugify
+
+from tenants import clouds
+from tenants import secrets as crypto
+
+
+class OrgQuerySet(models.QuerySet):
+    def for_org(self, organization):
+        """Rows of this organisation only: the one way views and tasks reach customer data."""
+        return self.filter(organization=organization)
+
+
+class OrgOwned(models.Model):
+    """Abstract base for every organisation-owned model."""
+
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE)
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        abstract = True
+
+
+class Organization(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=60, unique=True)
+    website = models.URLField(blank=True)
+    logo_url = models.URLField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self):
+        return self.name
+
+    @staticmethod
+    def unique_slug(name: str) -> str:
+        """A URL slug for a new organisation, suffixed when the plain one is taken."""
+        base = slugify(name)[:50] or "org"
+        slug, n = base, 1
+        while Organization.objects.filter(slug=slug).exists():
+            n += 1
+            slug = f"{base}-{n}"
+        return slug
+
+
+class Role(models.TextChoices):
+    OWNER = "owner", "Owner"
+    ADMIN = "admin", "Admin"
+    EDITOR = "editor", "Editor"
+
+
+# A role may do everything the roles after it may do.
+ROLE_RANK = {Role.OWNER: 3, Role.ADMIN: 2, Role.EDITOR: 1}
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "organization"], name="one_membership_per_org")]
+        ordering = ["created_at"]
+
+    def __str__(self):
+        return f"{self.user} in {self.organization} as {self.role}"
+
+    def has_role(self, role: str) -> bool:
+        """True when this membership's role is at least `role` (owner > admin > editor)."""
+        return ROLE_RANK[self.role] >= ROLE_RANK[role]
+
+
+def _default_invitation_expiry():
+    return timezone.now() + timedelta(days=settings.INVITATION_MAX_AGE_DAYS)
+
+
+class Invitation(OrgOwned):
+    """A single-use, expiring link to join an organisation with a role. Only a hash of the token is stored."""
+
+    email = models.EmailField()
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.EDITOR)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(default=_default_invitation_expiry)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @staticmethod
+    def hash_token(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    @staticmethod
+    def new_token() -> str:
+        return pysecrets.token_urlsafe(32)
+
+    @property
+    def is_pending(self) -> bool:
+        return self.accepted_at is None and self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class EntraLink(OrgOwned):
+    """A Microsoft Entra tenant linked by an organisation, with how the portal authenticates to it."""
+
+    class AuthMethod(models.TextChoices):
+        ADMIN_CONSENT = "admin_consent", "Signet's app (admin consent)"
+        CLIENT_SECRET = "client_secret", "Own app registration with a client secret"
+        CERTIFICATE = "certificate", "Own app registration with a certificate"
+
+    class Status(models.TextChoices):
+        LINKED = "linked", "Linked"
+        NEEDS_CONSENT = "needs_consent", "Needs admin consent"
+        CREDENTIALS_EXPIRED = "credentials_expired", "Credentials expired"
+        UNLINKED = "unlinked", "Unlinked"
+
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    cloud_key = models.CharField("cloud", max_length=20, choices=clouds.CHOICES, default=clouds.GLOBAL)
+    tenant_id = models.CharField("Entra tenant id", max_length=36)
+    tenant_name = models.CharField(max_length=256, blank=True)
+    initial_domain = models.CharField(max_length=256, blank=True)
+    auth_method = models.CharField(max_length=20, choices=AuthMethod.choices, default=AuthMethod.ADMIN_CONSENT)
+    # Own app registration only; the secret and private key are Fernet tokens (tenants/secrets.py).
+    own_client_id = models.CharField("application (client) id", max_length=36, blank=True)
+    client_secret_encrypted = models.TextField(blank=True)
+    private_key_encrypted = models.TextField(blank=True)
+    certificate_pem = models.TextField(blank=True)  # public certificate: not secret
+    certificate_thumbprint = models.CharField(max_length=64, blank=True)  # SHA-256 hex
+    secret_expires_on = models.DateField(null=True, blank=True)
+    consented_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.LINKED)
+    last_check_at = models.DateTimeField(null=True, blank=True)
+    last_check = models.JSONField(default=dict, blank=True)
+    # Scheduling: beat's dispatcher claims links whose next_sync_at has passed; a run claims sync_claimed_at.
+    next_sync_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    sync_claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "cloud_key", "tenant_id"], name="one_link_per_tenant"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.tenant_name or self.tenant_id})"
+
+    @property
+    def cloud(self) -> clouds.Cloud:
+        return clouds.get_cloud(self.cloud_key)
+
+    @property
+    def client_id(self) -> str:
+        if self.auth_method == self.AuthMethod.ADMIN_CONSENT:
+            return settings.ENTRA_CLIENT_ID
+        return self.own_client_id
+
+    def client_credential(self):
+        """The credential msal's ConfidentialClientApplication takes: a secret string or a certificate dict."""
+        if self.auth_method == self.AuthMethod.ADMIN_CONSENT:
+            return settings.ENTRA_CLIENT_SECRET
+        if self.auth_method == self.AuthMethod.CLIENT_SECRET:
+            return crypto.decrypt(self.client_secret_encrypted)
+        return {"private_key": crypto.decrypt(self.private_key_encrypted), "public_certificate": self.certificate_pem}
+
+    def set_client_secret(self, secret: str) -> None:
+        self.client_secret_encrypted = crypto.encrypt(secret)
+
+    def set_private_key(self, private_key_pem: str) -> None:
+        self.private_key_encrypted = crypto.encrypt(private_key_pem)
+
+    @property
+    def is_active(self) -> bool:
+        return self.status != self.Status.UNLINKED

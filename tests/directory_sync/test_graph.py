@@ -1,0 +1,634 @@
+"""Graph client tests against `responses` fakes of discovery, the token endpoint and Graph (no network)."""
+
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from email.utils import format_datetime
+from urllib.parse import parse_qs
+
+import pytest
+import requests
+import responses
+
+from directory_sync import graph
+
+LOGIN = "https://login.example.test"
+GRAPH = "https://graph.example.test"
+TENANT = "11111111-2222-3333-4444-555555555555"
+SECRET = "s3cr3t~Value.ThatMustNeverLeak"
+USERS_URL = f"{GRAPH}/v1.0/users?$select=id,displayName&$top=999"
+ORG_URL = f"{GRAPH}/v1.0/organization?$select=id,displayName,verifiedDomains"
+USER = "#microsoft.graph.user"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    key: str = "custom"
+    login_url: str = LOGIN
+    graph_url: str = GRAPH
+    ca_bundle: str | None = None
+    instance_discovery: bool = False
+
+
+@dataclass(eq=False)
+class Link:
+    pk: int | None = 1
+    tenant_id: str = TENANT
+    client_id: str = "app-client-id"
+    credential: object = SECRET
+    cloud: Cloud = field(default_factory=Cloud)
+
+    def client_credential(self):
+        return self.credential
+
+
+class FakeSleep:
+    def __init__(self):
+        self.calls = []
+
+    def __call__(self, seconds):
+        self.calls.append(seconds)
+
+
+class MaxJitter:
+    """Back-off always takes its upper bound, so waits are predictable."""
+
+    def uniform(self, low, high):
+        return high
+
+
+@pytest.fixture(autouse=True)
+def fresh_clients(monkeypatch):
+    # Each test gets new msal apps: no token cache or msal replay cache leaks between tests.
+    monkeypatch.setattr(graph, "_clients", OrderedDict())
+    monkeypatch.delenv("MSAL_FORCE_REGION", raising=False)
+
+
+@pytest.fixture
+def fake_sleep(monkeypatch):
+    recorder = FakeSleep()
+    monkeypatch.setattr(graph, "sleep", recorder)
+    monkeypatch.setattr(graph, "random", MaxJitter())
+    return recorder
+
+
+@pytest.fixture
+def rsps():
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
+
+
+class Login:
+    """Fake discovery document and token endpoint for one tenant; records the token requests."""
+
+    def __init__(self, rsps, tenant=TENANT, login_url=LOGIN):
+        self.token_requests = []
+        self.issued = 0
+        self.answers = []  # queued (status, body) answers, used before issuing tokens
+        self.token_url = f"{login_url}/{tenant}/oauth2/v2.0/token"
+        rsps.add(
+            responses.GET,
+            f"{login_url}/{tenant}/v2.0/.well-known/openid-configuration",
+            json={
+                "authorization_endpoint": f"{login_url}/{tenant}/oauth2/v2.0/authorize",
+                "token_endpoint": self.token_url,
+                "issuer": f"{login_url}/{tenant}/v2.0",
+            },
+        )
+        rsps.add_callback(responses.POST, self.token_url, callback=self._token)
+
+    def _token(self, request):
+        self.token_requests.append(parse_qs(request.body))
+        if self.answers:
+            status, body = self.answers.pop(0)
+            return status, {}, json.dumps(body)
+        self.issued += 1
+        body = {"access_token": f"tok-{self.issued}", "token_type": "Bearer", "expires_in": 3599}
+        return 200, {}, json.dumps(body)
+
+
+@pytest.fixture
+def login(rsps):
+    return Login(rsps)
+
+
+@pytest.fixture
+def link(login):
+    return Link()
+
+
+def bearer(call):
+    return call.request.headers["Authorization"]
+
+
+def graph_calls(rsps):
+    return [call for call in rsps.calls if call.request.url.startswith(GRAPH)]
+
+
+def graph_error(code, message=""):
+    return {"error": {"code": code, "message": message}}
+
+
+def aad_error(code, error="invalid_client", text="Something is wrong."):
+    return {
+        "error": error,
+        "error_description": f"AADSTS{code}: {text}\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: now",
+        "error_codes": [code],
+        "correlation_id": "corr-1",
+    }
+
+
+# --- tokens -----------------------------------------------------------------------------------------------
+
+
+def test_token_acquired_once_and_reused_across_pages(rsps, login, link):
+    next_link = f"{GRAPH}/v1.0/next?p=2"
+    rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}], "@odata.nextLink": next_link})
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/next?p=2", json={"value": [{"id": "u2"}]})
+
+    pages = list(graph.iter_user_pages(link, ["id", "displayName"]))
+    list(graph.iter_user_pages(link, ["id", "displayName"]))  # a second run in the same worker
+
+    assert pages == [[{"id": "u1"}], [{"id": "u2"}]]
+    assert len(login.token_requests) == 1
+    assert login.token_requests[0]["scope"] == [f"{GRAPH}/.default"]
+    assert login.token_requests[0]["grant_type"] == ["client_credentials"]
+    assert {bearer(call) for call in graph_calls(rsps)} == {"Bearer tok-1"}
+
+
+def test_each_link_gets_its_own_app(rsps, login):
+    other_login = Login(rsps, tenant="other-tenant")
+    rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
+
+    graph.get_organization(Link(pk=1))
+    graph.get_organization(Link(pk=2, tenant_id="other-tenant"))
+
+    assert len(login.token_requests) == 1
+    assert len(other_login.token_requests) == 1
+
+
+def test_changed_credential_builds_a_new_app(rsps, login):
+    rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
+    link = Link()
+    graph.get_organization(link)
+    link.credential = "a-new-secret-value"
+    graph.get_organization(link)
+
+    assert [r["client_secret"] for r in login.token_requests] == [[SECRET], ["a-new-secret-value"]]
+
+
+def test_forget_link_drops_the_cached_app(rsps, login, link):
+    graph.acquire_token(link)
+    graph.forget_link(link)
+    assert graph.acquire_token(link) == "tok-2"
+    assert len(login.token_requests) == 2
+
+
+@pytest.mark.parametrize(
+    "code, status, words",
+    [
+        (7000215, 401, "copy the secret's Value (not its ID)"),
+        (7000222, 401, "secret has expired"),
+        (7000229, 401, "must grant admin consent again"),
+        (700016, 400, "must grant admin consent again"),
+        (90002, 400, "tenant was not found"),
+        (700027, 401, "certificate"),
+        (12345, 400, "AADSTS12345"),
+    ],
+)
+def test_token_errors_become_graph_auth_errors(rsps, login, code, status, words):
+    login.answers.append((status, aad_error(code, text=f"echo {SECRET}")))
+
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(Link())
+
+    assert caught.value.aadsts == code
+    assert caught.value.error == "invalid_client"
+    assert words in caught.value.admin_message
+    assert not caught.value.is_transient
+    assert SECRET not in str(caught.value) and SECRET not in caught.value.message
+
+
+def test_aadsts_read_from_description_when_codes_missing(rsps, login):
+    description = "AADSTS90002: Tenant not found."
+    login.answers.append((400, {"error": "invalid_request", "error_description": description}))
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(Link())
+    assert caught.value.aadsts == 90002
+
+
+def test_fixed_credentials_work_after_forget_link(rsps, login, link):
+    # msal replays a 400 for 60 s inside one app; forgetting the link gives a fresh app.
+    login.answers.append((400, aad_error(7000215)))
+    with pytest.raises(graph.GraphAuthError):
+        graph.acquire_token(link)
+    graph.forget_link(link)
+    assert graph.acquire_token(link) == "tok-1"
+
+
+def test_unknown_tenant_at_discovery(rsps):
+    rsps.add(
+        responses.GET,
+        f"{LOGIN}/nope.example/v2.0/.well-known/openid-configuration",
+        status=400,
+        json={"error": "invalid_tenant", "error_description": "AADSTS90002: Tenant 'nope.example' not found"},
+    )
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(Link(pk=None, tenant_id="nope.example"))
+    assert caught.value.error == "tenant_not_found"
+    assert "nope.example" in caught.value.admin_message
+
+
+def test_unreachable_login_host_is_transient(rsps):
+    rsps.add(
+        responses.GET,
+        f"{LOGIN}/{TENANT}/v2.0/.well-known/openid-configuration",
+        body=requests.ConnectionError("refused"),
+    )
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(Link())
+    assert caught.value.is_transient
+    assert LOGIN in caught.value.admin_message
+
+
+def test_token_endpoint_5xx_is_transient(rsps, login):
+    login.answers.append((500, {"error": "server_error"}))
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(Link())
+    assert caught.value.is_transient
+
+
+def test_unreadable_private_key_is_reported(rsps, login):
+    link = Link(credential={"private_key": "not a key", "thumbprint": "AB" * 20})
+    with pytest.raises(graph.GraphAuthError) as caught:
+        graph.acquire_token(link)
+    assert caught.value.error == "invalid_credential"
+    assert "not a key" not in str(caught.value)
+
+
+def test_global_cloud_uses_tenant_authority_without_instance_discovery(rsps):
+    cloud = Cloud(key="global", login_url="https://login.microsoftonline.com", instance_discovery=True)
+    global_login = Login(rsps, login_url="https://login.microsoftonline.com")
+    assert graph.acquire_token(Link(cloud=cloud)) == "tok-1"
+    assert [call.request.url.split("?")[0] for call in rsps.calls] == [
+        f"https://login.microsoftonline.com/{TENANT}/v2.0/.well-known/openid-configuration",
+        global_login.token_url,
+    ]
+
+
+def test_custom_ca_bundle_is_trusted_despite_environment(rsps, login, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    link = Link(cloud=Cloud(ca_bundle="/tmp/emulator-ca.pem"))
+    rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
+    graph.get_organization(link)
+    assert {call.request.req_kwargs["verify"] for call in rsps.calls} == {"/tmp/emulator-ca.pem"}
+    assert {call.request.req_kwargs["timeout"] for call in rsps.calls} == {graph.TIMEOUT}
+
+
+# --- paging -----------------------------------------------------------------------------------------------
+
+
+def test_paging_follows_next_link_verbatim_and_resends_consistency_level(rsps, login, link):
+    encoded_filter = "endsWith%28mail%2C%27%40contoso.com%27%29"
+    first = f"{GRAPH}/v1.0/users?$select=id&$top=999&$filter={encoded_filter}&$count=true"
+    next_link = f"{GRAPH}/v1.0/users?$select=id&$top=999&$count=true&$skiptoken=RFNwdAIAAQAAAC%3D%3D"
+    rsps.add(responses.GET, first, json={"value": [{"id": "u1"}], "@odata.nextLink": next_link})
+    rsps.add(responses.GET, next_link, json={"value": [{"id": "u2"}]})
+
+    odata_filter = "endsWith(mail,'@contoso.com')"
+    pages = list(graph.iter_user_pages(link, ["id"], odata_filter=odata_filter, advanced=True))
+
+    assert pages == [[{"id": "u1"}], [{"id": "u2"}]]
+    calls = graph_calls(rsps)
+    assert [call.request.url for call in calls] == [first, next_link]
+    assert [call.request.headers.get("ConsistencyLevel") for call in calls] == ["eventual", "eventual"]
+
+
+def test_repeated_next_link_raises(rsps, login, link):
+    loop = f"{GRAPH}/v1.0/users?$skiptoken=same"
+    rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": loop})
+    rsps.add(responses.GET, loop, json={"value": [{"id": "u1"}], "@odata.nextLink": loop})
+
+    pages = graph.iter_user_pages(link, ["id", "displayName"])
+    with pytest.raises(graph.GraphError, match="same page link twice"):
+        for _ in range(5):  # bounded, so a missing check fails instead of hanging
+            next(pages)
+    assert len(graph_calls(rsps)) == 2
+
+
+def test_page_without_value_raises(rsps, login, link):
+    rsps.add(responses.GET, USERS_URL, json={"@odata.context": "x"})
+    with pytest.raises(graph.GraphError, match="without results"):
+        list(graph.iter_user_pages(link, ["id", "displayName"]))
+
+
+def test_next_link_to_another_host_never_gets_the_token(rsps, login, link):
+    evil = "https://evil.example/v1.0/users"
+    rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": evil})
+    with pytest.raises(graph.GraphError, match="Refused to send"):
+        list(graph.iter_user_pages(link, ["id", "displayName"]))
+    assert not [call for call in rsps.calls if "evil" in call.request.url]
+
+
+def test_group_member_listing_is_transitive_and_keeps_types(rsps, login, link):
+    url = f"{GRAPH}/v1.0/groups/g1/transitiveMembers?$select=id&$top=999"
+    members = [{"@odata.type": USER, "id": "u1"}, {"@odata.type": "#microsoft.graph.group", "id": "g2"}]
+    rsps.add(responses.GET, url, json={"value": members})
+    assert list(graph.iter_group_member_pages(link, "g1")) == [members]
+
+
+def test_contacts_and_groups_listings(rsps, login, link):
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts?$select=id,mail&$top=999", json={"value": [{"id": "c1"}]})
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/groups?$select=id&$top=999", json={"value": [{"id": "g1"}]})
+    assert list(graph.iter_contact_pages(link, ["id", "mail"])) == [[{"id": "c1"}]]
+    assert list(graph.iter_group_pages(link, ["id"])) == [[{"id": "g1"}]]
+
+
+# --- retries ----------------------------------------------------------------------------------------------
+
+
+def test_retry_after_is_honoured(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, status=429, headers={"Retry-After": "5"})
+    rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}]})
+    stats = graph.RequestStats()
+
+    assert list(graph.iter_user_pages(link, ["id", "displayName"], stats=stats)) == [[{"id": "u1"}]]
+    assert fake_sleep.calls == [5]
+    assert stats == graph.RequestStats(requests=2, retries=1, throttled=1, waited_seconds=5)
+
+
+def test_503_retry_after_as_http_date(rsps, login, link, fake_sleep):
+    when = format_datetime(datetime.now(timezone.utc) + timedelta(seconds=30), usegmt=True)
+    rsps.add(responses.GET, USERS_URL, status=503, headers={"Retry-After": when})
+    rsps.add(responses.GET, USERS_URL, json={"value": []})
+
+    assert list(graph.iter_user_pages(link, ["id", "displayName"])) == [[]]
+    assert len(fake_sleep.calls) == 1 and 28 <= fake_sleep.calls[0] <= 30
+
+
+def test_throttling_that_never_ends_raises_graph_throttled(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, status=429, headers={"Retry-After": "10"})
+    with pytest.raises(graph.GraphThrottled) as caught:
+        graph.get_json(link, USERS_URL)
+    assert len(fake_sleep.calls) == graph.MAX_ATTEMPTS - 1
+    assert caught.value.retry_after == 10
+
+
+def test_retry_after_beyond_the_budget_raises_at_once(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, status=429, headers={"Retry-After": "3600"})
+    with pytest.raises(graph.GraphThrottled) as caught:
+        graph.get_json(link, USERS_URL)
+    assert fake_sleep.calls == []
+    assert caught.value.retry_after == 3600
+
+
+def test_server_errors_back_off_exponentially_then_give_up(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, status=500, json=graph_error("generalException", "boom"))
+    with pytest.raises(graph.GraphError) as caught:
+        graph.get_json(link, USERS_URL)
+    assert not isinstance(caught.value, graph.GraphThrottled)
+    assert caught.value.status == 500
+    assert fake_sleep.calls == [1, 2, 4, 8, 16, 32, 60]
+    assert len(graph_calls(rsps)) == graph.MAX_ATTEMPTS
+
+
+def test_connection_error_then_success(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, body=requests.ConnectionError("reset"))
+    rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}]})
+    assert graph.get_json(link, USERS_URL) == {"value": [{"id": "u1"}]}
+    assert fake_sleep.calls == [1]
+
+
+def test_cut_off_json_is_retried(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, body='{"value": [{"id": "u1"}, {"id": "u')
+    rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}, {"id": "u2"}]})
+    assert graph.get_json(link, USERS_URL)["value"] == [{"id": "u1"}, {"id": "u2"}]
+    assert len(fake_sleep.calls) == 1
+
+
+def test_expired_token_is_renewed_once(rsps, login, link, fake_sleep):
+    expired = {"error": {"code": "InvalidAuthenticationToken", "message": "Access token has expired."}}
+    rsps.add(responses.GET, USERS_URL, status=401, json=expired)
+    rsps.add(responses.GET, USERS_URL, json={"value": []})
+
+    assert graph.get_json(link, USERS_URL) == {"value": []}
+    assert [bearer(call) for call in graph_calls(rsps)] == ["Bearer tok-1", "Bearer tok-2"]
+    assert fake_sleep.calls == []
+
+
+def test_second_401_raises_unauthorized_without_leaking(rsps, login, link, fake_sleep):
+    rsps.add(responses.GET, USERS_URL, status=401, json={"error": {"code": "InvalidAuthenticationToken"}})
+    with pytest.raises(graph.GraphUnauthorized) as caught:
+        graph.get_json(link, USERS_URL)
+    assert len(graph_calls(rsps)) == 2
+    assert "admin consent" in caught.value.admin_message
+    for text in (str(caught.value), caught.value.message, caught.value.admin_message, repr(caught.value)):
+        assert SECRET not in text and "tok-1" not in text and "tok-2" not in text and "Bearer" not in text
+
+
+# --- typed errors -----------------------------------------------------------------------------------------
+
+
+def test_403_names_the_missing_permission(rsps, login, link):
+    body = {"error": {"code": "Authorization_RequestDenied", "message": "Insufficient privileges to complete "
+                      "the operation.", "innerError": {"request-id": "req-42"}}}
+    url = f"{GRAPH}/v1.0/groups/g1/transitiveMembers?$select=id&$top=999"
+    rsps.add(responses.GET, url, status=403, json=body)
+
+    with pytest.raises(graph.GraphPermissionError) as caught:
+        list(graph.iter_group_member_pages(link, "g1"))
+
+    assert caught.value.permission == "GroupMember.Read.All"
+    assert "grant GroupMember.Read.All" in caught.value.admin_message
+    assert "admin consent again" in caught.value.admin_message
+    assert caught.value.request_id == "req-42"
+    assert caught.value.code == "Authorization_RequestDenied"
+
+
+@pytest.mark.parametrize(
+    "url, permission",
+    [
+        (f"{GRAPH}/v1.0/users?$select=id", "User.Read.All"),
+        ("/users/u1/photo/$value", "User.Read.All"),
+        (f"{GRAPH}/v1.0/users/u1/manager", "User.Read.All"),
+        (f"{GRAPH}/v1.0/users/u1/mailboxSettings", "MailboxSettings.Read"),
+        (f"{GRAPH}/v1.0/users/delta?$deltatoken=x", "User.Read.All"),
+        (f"{GRAPH}/v1.0/groups/g1/members", "GroupMember.Read.All"),
+        (f"{GRAPH}/v1.0/contacts", "OrgContact.Read.All"),
+        (f"{GRAPH}/v1.0/organization", "Organization.Read.All"),
+        (f"{GRAPH}/beta/organization", "Organization.Read.All"),
+        (f"{GRAPH}/v1.0/applications", "Directory.Read.All"),
+    ],
+)
+def test_required_permission(url, permission):
+    assert graph.required_permission(url) == permission
+
+
+def test_bad_filter_quotes_graphs_message(rsps, login, link):
+    message = "Unsupported or invalid query filter clause specified for property 'companyName'"
+    url = f"{USERS_URL}&$filter=companyName%20eq%20%27X%27"
+    rsps.add(responses.GET, url, status=400, json=graph_error("Request_UnsupportedQuery", message))
+    with pytest.raises(graph.GraphBadRequest) as caught:
+        list(graph.iter_user_pages(link, ["id", "displayName"], odata_filter="companyName eq 'X'"))
+    assert message in caught.value.admin_message
+    assert caught.value.status == 400
+
+
+def test_404_is_not_found(rsps, login, link):
+    missing = graph_error("Request_ResourceNotFound")
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/gone", status=404, json=missing)
+    with pytest.raises(graph.GraphNotFound):
+        graph.get_json(link, f"{GRAPH}/v1.0/users/gone")
+
+
+# --- single objects ---------------------------------------------------------------------------------------
+
+
+def test_manager_404_is_none(rsps, login, link):
+    missing = graph_error("Request_ResourceNotFound")
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/manager", status=404, json=missing)
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u2/manager", json={"@odata.type": USER, "id": "m1"})
+    assert graph.get_manager(link, "u1") is None
+    assert graph.get_manager(link, "u2")["id"] == "m1"
+
+
+def test_photo_bytes_etag_and_404(rsps, login, link):
+    users = f"{GRAPH}/v1.0/users"
+    rsps.add(responses.GET, f"{users}/u1/photo/$value", body=b"\xff\xd8jpeg", headers={"ETag": '"abc"'})
+    rsps.add(responses.GET, f"{users}/u2/photo/$value", status=404, json=graph_error("ImageNotFound"))
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/photos/240x240/$value", body=b"small")
+    assert graph.get_photo(link, "u1") == (b"\xff\xd8jpeg", '"abc"')
+    assert graph.get_photo(link, "u2") is None
+    assert graph.get_photo(link, "u1", size="240x240") == (b"small", None)
+
+
+def test_photo_etag_from_metadata(rsps, login, link):
+    users = f"{GRAPH}/v1.0/users"
+    rsps.add(responses.GET, f"{users}/u1/photo", json={"id": "240x240", "@odata.mediaEtag": 'W/"e1"'})
+    rsps.add(responses.GET, f"{users}/u2/photo", status=404, json=graph_error("ImageNotFound"))
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u3/photo", json={"id": "1X1", "@odata.mediaEtag": ""})
+    assert graph.get_photo_etag(link, "u1") == 'W/"e1"'
+    assert graph.get_photo_etag(link, "u2") is None
+    assert graph.get_photo_etag(link, "u3") is None
+
+
+def test_guest_upn_is_quoted_in_the_path(rsps, login, link):
+    url = f"{GRAPH}/v1.0/users/ann_x.com%23EXT%23@t.onmicrosoft.com/manager"
+    rsps.add(responses.GET, url, json={"id": "m"})
+    assert graph.get_manager(link, "ann_x.com#EXT#@t.onmicrosoft.com") == {"id": "m"}
+
+
+def test_organization_and_initial_domain(rsps, login, link):
+    org = {
+        "id": TENANT,
+        "displayName": "Contoso",
+        "verifiedDomains": [
+            {"name": "contoso.com", "isInitial": False},
+            {"name": "contoso.onmicrosoft.com", "isInitial": True},
+        ],
+    }
+    rsps.add(responses.GET, ORG_URL, json={"value": [org]})
+    assert graph.get_organization(link) == org
+    assert graph.initial_domain(org) == "contoso.onmicrosoft.com"
+    assert graph.initial_domain({"verifiedDomains": []}) == ""
+
+
+# --- delta ------------------------------------------------------------------------------------------------
+
+
+def test_delta_round_yields_pages_then_delta_link(rsps, login, link):
+    start = f"{GRAPH}/v1.0/users/delta?$select=id,displayName"
+    page2 = f"{GRAPH}/v1.0/users/delta?$skiptoken=p2"
+    final = f"{GRAPH}/v1.0/users/delta?$deltatoken=d1"
+    removed = {"id": "u9", "@removed": {"reason": "changed"}}
+    rsps.add(responses.GET, start, json={"value": [{"id": "u1"}], "@odata.nextLink": page2})
+    rsps.add(responses.GET, page2, json={"value": [removed], "@odata.deltaLink": final})
+
+    pages = list(graph.iter_delta(link, "users", select=["id", "displayName"]))
+
+    assert pages == [graph.DeltaPage([{"id": "u1"}], None), graph.DeltaPage([removed], final)]
+    assert "$top" not in graph_calls(rsps)[0].request.url
+
+
+def test_delta_continues_from_saved_link_and_keeps_member_changes(rsps, login, link):
+    saved = f"{GRAPH}/v1.0/groups/delta?$deltatoken=old"
+    change = {"@odata.type": USER, "id": "u1", "@removed": {"reason": "deleted"}}
+    group = {"id": "g1", "members@delta": [change]}
+    new_link = f"{GRAPH}/v1.0/groups/delta?$deltatoken=new"
+    rsps.add(responses.GET, saved, json={"value": [group], "@odata.deltaLink": new_link})
+
+    pages = list(graph.iter_delta(link, "groups", select=["id", "members"], delta_link=saved))
+
+    assert pages[0].items == [group]
+    assert pages[0].delta_link.endswith("$deltatoken=new")
+    assert graph_calls(rsps)[0].request.url == saved
+
+
+@pytest.mark.parametrize(
+    "status, body",
+    [
+        (410, {"error": {"code": "resyncRequired", "message": "Gone"}}),
+        (400, {"error": {"code": "syncStateNotFound", "message": "The sync state generation is not found"}}),
+        (400, {"error": {"code": "SyncStateNotFound", "message": "generation=149"}}),
+    ],
+)
+def test_expired_delta_token(rsps, login, link, status, body):
+    saved = f"{GRAPH}/v1.0/users/delta?$deltatoken=old"
+    rsps.add(responses.GET, saved, status=status, json=body)
+    with pytest.raises(graph.DeltaTokenExpired):
+        list(graph.iter_delta(link, "users", select=["id"], delta_link=saved))
+
+
+def test_delta_link_of_another_graph_endpoint_restarts(rsps, login, link):
+    # e.g. the link moved to another cloud: the old link is useless and must not receive the new token
+    with pytest.raises(graph.DeltaTokenExpired):
+        old = "https://graph.old.test/v1.0/users/delta?$deltatoken=x"
+        list(graph.iter_delta(link, "users", select=["id"], delta_link=old))
+    assert len(rsps.calls) == 0
+
+
+def test_delta_round_cut_short_raises(rsps, login, link):
+    rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts/delta?$select=id", json={"value": [{"id": "c1"}]})
+    with pytest.raises(graph.GraphError, match="without a delta link"):
+        list(graph.iter_delta(link, "contacts", select=["id"]))
+
+
+def test_delta_rejects_unknown_resource(link):
+    with pytest.raises(ValueError):
+        list(graph.iter_delta(link, "devices", select=["id"]))
+
+
+# --- batch ------------------------------------------------------------------------------------------------
+
+
+def test_batch_retries_throttled_inner_requests(rsps, login, link, fake_sleep):
+    batch_url = f"{GRAPH}/v1.0/$batch"
+    rsps.add(responses.POST, batch_url, json={"responses": [
+        {"id": "1", "status": 200, "headers": {}, "body": {"id": "m1"}},
+        {"id": "2", "status": 429, "headers": {"Retry-After": "7"}, "body": graph_error("TooManyRequests")},
+        {"id": "3", "status": 404, "headers": {}, "body": {"error": {"code": "Request_ResourceNotFound"}}},
+    ]})
+    retried = {"responses": [{"id": "2", "status": 200, "body": {"id": "m2"}}]}
+    rsps.add(responses.POST, batch_url, json=retried)
+    requests_ = [{"id": str(n), "method": "GET", "url": f"/users/u{n}/manager"} for n in (1, 2, 3)]
+
+    results = graph.batch(link, requests_)
+
+    assert {key: value["status"] for key, value in results.items()} == {"1": 200, "2": 200, "3": 404}
+    assert fake_sleep.calls == [7]
+    resent = json.loads(graph_calls(rsps)[1].request.body)
+    assert [item["id"] for item in resent["requests"]] == ["2"]
+    assert isinstance(graph.batch_error("/users/u3/manager", results["3"]), graph.GraphNotFound)
+
+
+def test_batch_splits_into_twenty(rsps, login, link):
+    def answer(request):
+        items = json.loads(request.body)["requests"]
+        return 200, {}, json.dumps({"responses": [{"id": i["id"], "status": 200, "body": {}} for i in items]})
+
+    rsps.add_callback(responses.POST, f"{GRAPH}/v1.0/$batch", callback=answer)
+    results = graph.batch(link, [{"id": str(n), "method": "GET", "url": f"/users/u{n}"} for n in range(45)])
+
+    assert len(results) == 45
+    assert [len(json.loads(c.request.body)["requests"]) for c in graph_calls(rsps)] == [20, 20, 5]
