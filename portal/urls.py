@@ -16,6 +16,7 @@ urlpatterns = [
     path("password-reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("healthz", views.healthz, name="healthz"),
     path("o/<slug:org_slug>/", views.dashboard, name="dashboard"),
+    path("o/<slug:org_slug>/audit/", views.audit_log, name="audit_log"),
     path("", include("tenants.urls")),
     path("django-admin/", admin.site.urls),
 ]

@@ -1,17 +1,17 @@
 """The site shell: home, sign-up, the organisation dashboard, health check."""
 from django.contrib import messages
 from django.contrib.auth import login
-from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import connection
 from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
-from portal.models import Heartbeat
+from portal.models import AuditEvent, Heartbeat
 from tenants import onboarding
 from tenants.decorators import org_member
 from tenants.forms import SignUpForm
-from tenants.models import EntraLink, Invitation, Membership
+from tenants.models import EntraLink, Invitation, Membership, Role
 
 
 def home(request):
@@ -56,3 +56,11 @@ def healthz(request):
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
     return JsonResponse({"status": "ok"})
+
+
+@org_member(role=Role.ADMIN)
+def audit_log(request, org_slug):
+    """The organisation's audit log, newest first, 50 a page."""
+    events = AuditEvent.objects.filter(organization=request.organization).select_related("actor")
+    page = Paginator(events, 50).get_page(request.GET.get("page"))
+    return render(request, "portal/audit_log.html", {"page": page})

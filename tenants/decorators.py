@@ -5,6 +5,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
+from portal.logging import log_context
 from tenants.models import Membership, Role
 
 
@@ -27,7 +28,8 @@ def org_member(role: str = Role.EDITOR):
                 raise PermissionDenied("Your role in this organisation does not allow this.")
             request.organization = membership.organization
             request.membership = membership
-            return view(request, org_slug, *args, **kwargs)
+            with log_context(org=org_slug, actor=request.user.email):
+                return view(request, org_slug, *args, **kwargs)
 
         return wrapped
 
