@@ -7,6 +7,7 @@ ALLOWED_HOSTS and FIELD_ENCRYPTION_KEYS; `.env.example` lists every variable.
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -164,6 +165,7 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Beat's heartbeat shows on the admin's dashboard that the scheduler runs; tests shorten the interval.
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.record_heartbeat", "schedule": env.float("HEARTBEAT_INTERVAL", default=60.0)},
+    "warn-expiring-secrets": {"task": "tenants.tasks.warn_expiring_secrets", "schedule": crontab(hour=7, minute=0)},
 }
 
 # --- Static files, i18n -----------------------------------------------------------------------------------------

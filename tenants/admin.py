@@ -1,7 +1,7 @@
 """Django admin for the people who run the service. Secrets are never shown here either."""
 from django.contrib import admin
 
-from tenants.models import EntraLink, Invitation, Membership, Organization
+from tenants.models import EntraLink, Invitation, LinkAttempt, Membership, Organization
 
 
 class MembershipInline(admin.TabularInline):
@@ -33,3 +33,10 @@ class EntraLinkAdmin(admin.ModelAdmin):
     search_fields = ["name", "tenant_id", "tenant_name", "organization__name"]
     exclude = ["client_secret_encrypted", "private_key_encrypted"]
     readonly_fields = ["uid", "last_check", "last_check_at", "sync_claimed_at"]
+
+
+@admin.register(LinkAttempt)
+class LinkAttemptAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "organization", "user", "method", "outcome", "tenant", "link"]
+    list_filter = ["method", "outcome"]
+    raw_id_fields = ["organization", "user", "link"]

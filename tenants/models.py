@@ -2,7 +2,7 @@
 import hashlib
 import secrets as pysecrets
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 from django.conf import settings
 from django.db import models
@@ -143,6 +143,9 @@ class EntraLink(OrgOwned):
     certificate_pem = models.TextField(blank=True)  # public certificate: not secret
     certificate_thumbprint = models.CharField(max_length=64, blank=True)  # SHA-256 hex
     secret_expires_on = models.DateField(null=True, blank=True)
+    certificate_expires_at = models.DateTimeField(null=True, blank=True)  # the certificate's notAfter
+    # The last expiry warning mailed ("30", "7", "expired"), so each threshold is announced once.
+    expiry_notified = models.CharField(max_length=10, blank=True)
     consented_at = models.DateTimeField(null=True, blank=True)
     status = models.CharField(max_length=24, choices=Status.choices, default=Status.LINKED)
     last_check_at = models.DateTimeField(null=True, blank=True)
@@ -189,3 +192,100 @@ class EntraLink(OrgOwned):
     @property
     def is_active(self) -> bool:
         return self.status != self.Status.UNLINKED
+
+    @property
+    def uses_own_app(self) -> bool:
+        return self.auth_method != self.AuthMethod.ADMIN_CONSENT
+
+    @property
+    def has_credential(self) -> bool:
+        """True when a secret or private key is stored (never says what it is)."""
+        return bool(self.client_secret_encrypted or self.private_key_encrypted)
+
+    @property
+    def credential_expires_on(self) -> date | None:
+        """The day the own app's secret or certificate stops working, when known; None for admin consent."""
+        if self.auth_method == self.AuthMethod.CLIENT_SECRET:
+            return self.secret_expires_on
+        if self.auth_method == self.AuthMethod.CERTIFICATE:
+            if self.certificate_expires_at:
+                return self.certificate_expires_at.date()
+            return self.secret_expires_on
+        return None
+
+    def expiry_threshold(self, today: date | None = None) -> str:
+        """How close the own app's credential is to expiry: EXPIRY_EXPIRED, EXPIRY_7_DAYS, EXPIRY_30_DAYS or ""."""
+        expires_on = self.credential_expires_on
+        if expires_on is None or not self.is_active:
+            return ""
+        days_left = (expires_on - (today or timezone.localdate())).days
+        if days_left < 0:
+            return EXPIRY_EXPIRED
+        if days_left <= 7:
+            return EXPIRY_7_DAYS
+        if days_left <= 30:
+            return EXPIRY_30_DAYS
+        return ""
+
+
+EXPIRY_30_DAYS, EXPIRY_7_DAYS, EXPIRY_EXPIRED = "30", "7", "expired"
+# Later thresholds outrank earlier ones: a warning is mailed when the link crosses into a higher rank.
+EXPIRY_RANK = {"": 0, EXPIRY_30_DAYS: 1, EXPIRY_7_DAYS: 2, EXPIRY_EXPIRED: 3}
+
+
+class ConsentRequest(OrgOwned):
+    """One admin-consent round trip: the hash of its one-time `state`, bound to a user, session and organisation.
+    The state itself is never stored; the row records how the round trip ended."""
+
+    class Outcome(models.TextChoices):
+        LINKED = "linked", "Linked"
+        CANCELLED = "cancelled", "Cancelled by the administrator"
+        DECLINED = "declined", "Consent declined"
+        ERROR = "error", "Microsoft reported an error"
+        TENANT_MISMATCH = "tenant_mismatch", "Tenant did not match the token"
+        TOKEN_FAILED = "token_failed", "No token for the tenant"
+        EXPIRED = "expired", "State expired"
+        REUSED = "reused", "State used twice"
+        OTHER_SESSION = "other_session", "State from another session"
+        OTHER_ORGANIZATION = "other_organization", "State of an organisation the user may not link"
+
+    state_hash = models.CharField(max_length=64, unique=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_key = models.CharField(max_length=64)
+    link_name = models.CharField(max_length=100)
+    cloud_key = models.CharField(max_length=20, choices=clouds.CHOICES)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=24, choices=Outcome.choices, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    @staticmethod
+    def hash_state(state: str) -> str:
+        return hashlib.sha256(state.encode()).hexdigest()
+
+
+class LinkAttempt(models.Model):
+    """A record of every try to link a tenant (consent callback, own app form, operator command), good or bad.
+    The organisation is unknown when the consent callback's state is missing or unknown."""
+
+    class Method(models.TextChoices):
+        ADMIN_CONSENT = "admin_consent", "Admin consent"
+        OWN_APP = "own_app", "Own app registration"
+        COMMAND = "command", "Operator command"
+
+    organization = models.ForeignKey(Organization, null=True, blank=True, on_delete=models.CASCADE)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                             related_name="+")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    outcome = models.CharField(max_length=24)  # ConsentRequest.Outcome values, plus the own-app ones in linking.py
+    tenant = models.CharField(max_length=256, blank=True)  # as given: a GUID or domain, never trusted
+    link = models.ForeignKey(EntraLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    detail = models.TextField(blank=True)  # what the admin was told; never a secret
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrgQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]

@@ -11,10 +11,11 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from portal import audit
 from tenants import onboarding
 from tenants.decorators import org_member
 from tenants.forms import InviteForm, MemberRoleForm, OrganizationForm, SignUpForm
-from tenants.models import EntraLink, Invitation, Membership, Role
+from tenants.models import Invitation, Membership, Role
 
 
 @login_required
@@ -32,6 +33,8 @@ def org_settings(request, org_slug):
     form = OrganizationForm(request.POST or None, instance=request.organization)
     if request.method == "POST" and form.is_valid():
         form.save()
+        audit.record(request.organization, request.user, "organization.updated", request.organization.name,
+                     changed=form.changed_data)
         messages.success(request, "Organisation settings saved.")
         return redirect("tenants:org_settings", org_slug)
     return render(request, "tenants/org_settings.html", {"form": form})
@@ -57,6 +60,7 @@ def member_list(request, org_slug):
                 None,
                 [invitation.email],
             )
+            audit.record(organization, request.user, "member.invited", invitation.email, role=invitation.role)
             # The link is shown once, so an admin can also pass it on by hand.
             messages.success(request, f"Invitation sent to {invitation.email}.")
             request.session["last_invitation_link"] = link
@@ -78,6 +82,7 @@ def invitation_revoke(request, org_slug, invitation_id):
     invitation = get_object_or_404(Invitation.objects.for_org(request.organization), pk=invitation_id)
     invitation.revoked_at = timezone.now()
     invitation.save(update_fields=["revoked_at"])
+    audit.record(request.organization, request.user, "member.invitation_withdrawn", invitation.email)
     messages.success(request, f"Invitation for {invitation.email} withdrawn.")
     return redirect("tenants:member_list", org_slug)
 
@@ -104,8 +109,11 @@ def member_update(request, org_slug, membership_id):
         if not form.is_valid():
             messages.error(request, "Choose a valid role.")
             return redirect("tenants:member_list", org_slug)
-        _check_can_manage(request.membership, Membership.objects.get(pk=target.pk), form.cleaned_data["role"])
+        previous = Membership.objects.get(pk=target.pk)
+        _check_can_manage(request.membership, previous, form.cleaned_data["role"])
         form.save()
+        audit.record(request.organization, request.user, "member.role_changed", target.user.email,
+                     before=previous.role, after=target.role)
     messages.success(request, f"{target.user.email} is now {target.get_role_display()}.")
     return redirect("tenants:member_list", org_slug)
 
@@ -119,6 +127,7 @@ def member_remove(request, org_slug, membership_id):
         )
         _check_can_manage(request.membership, target)
         target.delete()
+        audit.record(request.organization, request.user, "member.removed", target.user.email, role=target.role)
     messages.success(request, f"{target.user.email} no longer has access to {request.organization.name}.")
     if target.user_id == request.user.id:
         return redirect("home")
@@ -154,10 +163,3 @@ def invitation_accept(request, token):
         messages.success(request, f"Welcome to {membership.organization.name}.")
         return redirect("dashboard", membership.organization.slug)
     return render(request, "tenants/invitation_accept.html", {"invitation": invitation, "form": form})
-
-
-@org_member()
-def link_list(request, org_slug):
-    """Preferences > Integration: the organisation's linked Entra tenants."""
-    links = EntraLink.objects.for_org(request.organization).exclude(status=EntraLink.Status.UNLINKED)
-    return render(request, "tenants/link_list.html", {"links": links})

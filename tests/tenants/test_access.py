@@ -122,3 +122,17 @@ def test_one_user_in_two_organisations_sees_both_in_the_switcher(client, organiz
     page = client.get(reverse("dashboard", args=[organization.slug])).content.decode()
     assert reverse("dashboard", args=[other_org.slug]) in page
     assert client.get(reverse("dashboard", args=[other_org.slug])).status_code == 200
+
+
+def test_member_changes_are_audited(client, organization, org_admin, org_editor):
+    from portal.models import AuditEvent
+
+    client.force_login(org_admin)
+    membership = organization.memberships.get(user=org_editor)
+    client.post(reverse("tenants:member_update", args=[organization.slug, membership.pk]), {"role": "admin"})
+    client.post(reverse("tenants:member_list", args=[organization.slug]), {"email": "n@acme.test", "role": "editor"})
+    client.post(reverse("tenants:member_remove", args=[organization.slug, membership.pk]))
+    actions = list(AuditEvent.objects.filter(organization=organization).values_list("action", "target", "details"))
+    assert ("member.role_changed", "editor@acme.test", {"before": "editor", "after": "admin"}) in actions
+    assert ("member.invited", "n@acme.test", {"role": "editor"}) in actions
+    assert ("member.removed", "editor@acme.test", {"role": "admin"}) in actions

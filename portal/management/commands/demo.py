@@ -17,9 +17,20 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import NoReverseMatch, reverse
 
 # The redirect URIs Microsoft (here: the emulator) may send browsers back to; registered on the portal app.
-CALLBACK_PATHS = ["/entra/consent/callback/", "/signature/signin/callback/"]
+CALLBACK_URL_NAMES = ["tenants:link_consent_callback", "signatures:signin_callback"]
+
+
+def _callback_paths() -> list[str]:
+    paths = []
+    for name in CALLBACK_URL_NAMES:
+        try:
+            paths.append(reverse(name))
+        except NoReverseMatch:
+            continue  # that feature is not installed
+    return paths
 
 
 class Command(BaseCommand):
@@ -64,7 +75,7 @@ class Command(BaseCommand):
                 "--users", str(options["users"]),
                 "--portal-client-id", portal_app["client_id"], "--portal-client-secret", portal_app["client_secret"],
             ]
-            for path in CALLBACK_PATHS:
+            for path in _callback_paths():
                 emulator_args += ["--portal-redirect-uri", f"{site_url}{path}",
                                   "--portal-redirect-uri", f"http://localhost:{options['port']}{path}"]
             start("emulator", emulator_args, dict(os.environ))

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from tenants import clouds, onboarding
+from tenants import clouds, linking, onboarding
 from tenants.models import EntraLink, Membership, Organization
 
 DEMO_EMAIL = "admin@demo.signet.test"
@@ -49,17 +49,12 @@ class Command(BaseCommand):
 
 
 def _link_emulator_tenant(organization, facts) -> EntraLink:
-    """Link the emulator's tenant with its pre-consented own app registration (client secret)."""
+    """Link the emulator's tenant with its pre-consented own app registration, validated like the form does."""
     tenant, own_app = facts["tenant"], facts["own_app"]
-    link, _ = EntraLink.objects.get_or_create(
-        organization=organization, cloud_key=clouds.CUSTOM, tenant_id=tenant["id"],
-        defaults={"name": tenant["display_name"]},
-    )
-    link.tenant_name = tenant["display_name"]
-    link.initial_domain = tenant["initial_domain"]
-    link.auth_method = EntraLink.AuthMethod.CLIENT_SECRET
-    link.own_client_id = own_app["client_id"]
-    link.set_client_secret(own_app["client_secret"])
-    link.status = EntraLink.Status.LINKED
-    link.save()
-    return link
+    try:
+        return linking.link_own_app(
+            organization, name=tenant["display_name"], cloud_key=clouds.CUSTOM, tenant=tenant["id"],
+            client_id=own_app["client_id"], client_secret=own_app["client_secret"],
+        )
+    except linking.LinkError as error:
+        raise CommandError(f"Linking the emulator's tenant failed: {error.admin_message}") from None
