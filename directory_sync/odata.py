@@ -179,7 +179,8 @@ class _Parser:
 
     def advance(self) -> _Token:
         token = self.token
-        self.index += 1
+        if token.kind != "END":  # stay on END: every later look at self.token must still find a token
+            self.index += 1
         return token
 
     def expect(self, kind: str, what: str) -> _Token:

@@ -3,6 +3,9 @@ import pytest
 
 from tests import factories
 
+# The in-process Entra/Graph emulator: session-scoped `emulator`, `emulator_reset`, `emulator_http`.
+pytest_plugins = ["tests.fixtures_emulator"]
+
 
 @pytest.fixture
 def organization(db):

@@ -201,3 +201,9 @@ def test_token_soup_is_either_valid_or_a_filter_error(tokens):
         assert 0 <= error.position <= len(text)
     else:
         assert isinstance(odata.matches(text, USER), bool)
+
+
+@pytest.mark.parametrize("expr", ["proxyAddresses /", "proxyAddresses/any(", "startsWith(", "displayName eq"])
+def test_truncated_filters_are_filter_errors(expr):
+    with pytest.raises(odata.FilterError):
+        odata.validate_filter(expr)

@@ -7,7 +7,6 @@ from directory_sync import graph
 from entra_emulator import testing
 from tenants.models import EntraLink
 from tests import factories
-from tests.fixtures_emulator import emulator, emulator_reset  # noqa: F401 (fixtures)
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 

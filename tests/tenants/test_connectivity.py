@@ -8,7 +8,6 @@ from entra_emulator import testing
 from tenants import connectivity, linking
 from tenants.models import EntraLink
 from tests import factories
-from tests.fixtures_emulator import emulator, emulator_reset  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

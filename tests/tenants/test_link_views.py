@@ -10,7 +10,6 @@ from directory_sync import graph
 from entra_emulator import testing
 from tenants.models import EntraLink, LinkAttempt
 from tests import factories
-from tests.fixtures_emulator import emulator, emulator_reset  # noqa: F401 (fixtures)
 
 # (url name, needs a link id, method)
 LINK_URLS = [

@@ -15,7 +15,6 @@ from entra_emulator import testing
 from tenants import linking
 from tenants.models import ConsentRequest, EntraLink, LinkAttempt, Membership
 from tests import factories
-from tests.fixtures_emulator import emulator, emulator_reset  # noqa: F401 (fixtures)
 
 TENANT = "9c5a4f2e-0b1d-4e8a-a3c1-5d7e9f0b2c44"
 CALLBACK = "tenants:link_consent_callback"
