@@ -17,6 +17,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("o/<slug:org_slug>/", views.dashboard, name="dashboard"),
     path("o/<slug:org_slug>/audit/", views.audit_log, name="audit_log"),
+    path("", include("signatures.urls")),  # first of the includes: the signature page is the busiest URL
     path("", include("tenants.urls")),
+    path("", include("directory_sync.urls")),
     path("django-admin/", admin.site.urls),
 ]
