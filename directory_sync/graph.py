@@ -32,11 +32,12 @@ from directory_sync.graph_errors import (  # re-exported: callers write graph.Gr
     GraphPermissionError,
     GraphThrottled,
     GraphUnauthorized,
+    failure_kind,
     required_permission,
 )
 
 __all__ = ["DeltaTokenExpired", "GraphAuthError", "GraphBadRequest", "GraphError", "GraphNotFound",
-           "GraphPermissionError", "GraphThrottled", "GraphUnauthorized", "required_permission"]
+           "GraphPermissionError", "GraphThrottled", "GraphUnauthorized", "failure_kind", "required_permission"]
 
 logger = logging.getLogger(__name__)
 

@@ -298,3 +298,22 @@ def _default_admin_message(status, code, message):
     if message:
         return f"Microsoft Graph returned an error: {message}"
     return f"Microsoft Graph returned an error{' (' + code + ')' if code else ''}."
+
+
+# Entra's answers that mean the credentials themselves are wrong or expired (the admin must enter new ones).
+CREDENTIAL_AADSTS = frozenset({7000215, 7000222, 700027, 7000218})
+
+
+def failure_kind(exc: BaseException | None) -> str:
+    """What a failed run needs, for the scheduler: "unauthorized" (Graph refused the token: consent revoked),
+    "credentials" (wrong or expired secret or certificate), "consent" (any other refusal only an admin can
+    fix), "other" (may heal by itself: throttling, outages, bugs), "" for no failure."""
+    if exc is None:
+        return ""
+    if isinstance(exc, GraphUnauthorized):
+        return "unauthorized"
+    if isinstance(exc, GraphAuthError) and not exc.is_transient:
+        if exc.aadsts in CREDENTIAL_AADSTS or exc.error == "invalid_credential":
+            return "credentials"
+        return "consent"
+    return "other"
