@@ -166,6 +166,12 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "heartbeat": {"task": "portal.tasks.record_heartbeat", "schedule": env.float("HEARTBEAT_INTERVAL", default=60.0)},
     "warn-expiring-secrets": {"task": "tenants.tasks.warn_expiring_secrets", "schedule": crontab(hour=7, minute=0)},
+    # Every minute: start the syncs that are due (directory_sync/scheduling.py). `expires` drops ticks that piled
+    # up while no worker ran, instead of replaying them all at once.
+    "dispatch-due-syncs": {"task": "directory_sync.tasks.dispatch_due_syncs", "schedule": 60.0,
+                           "options": {"expires": 55}},
+    "purge-removed-employees": {"task": "directory_sync.tasks.purge_removed_employees",
+                                "schedule": crontab(hour=3, minute=30)},
 }
 
 # --- Static files, i18n -----------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
-from tenants import clouds, linking, onboarding
+from tenants import clouds, connectivity, linking, onboarding
 from tenants.models import EntraLink, Membership, Organization
 
 DEMO_EMAIL = "admin@demo.signet.test"
@@ -43,6 +43,9 @@ class Command(BaseCommand):
             Membership.objects.filter(user=user, organization=organization).update(role="owner")
         link = _link_emulator_tenant(organization, facts)
         self.stdout.write(f"Linked {link.tenant_name} ({link.tenant_id}) to {organization.name}.")
+        # The dashboard then opens on a real connectivity result rather than "not checked yet".
+        result = connectivity.check_connectivity(link)
+        self.stdout.write(f"Connectivity: {result.get('summary', '')}")
         self.stdout.write(json.dumps({
             "email": DEMO_EMAIL, "password": password, "organization": organization.name, "slug": organization.slug,
         }))
