@@ -8,6 +8,23 @@ pytest_plugins = ["tests.fixtures_emulator"]
 
 
 @pytest.fixture
+def emu(emulator_reset, settings):
+    """The emulator, freshly reset, with the portal pointed at it: the custom cloud and Signet's multi-tenant app.
+    SITE_URL is a loopback address, which Entra (and the emulator) match on any port; browser tests set it to
+    their live server."""
+    from entra_emulator import testing
+
+    settings.ENTRA_CUSTOM_LOGIN_URL = emulator_reset.login_url
+    settings.ENTRA_CUSTOM_GRAPH_URL = emulator_reset.graph_url
+    settings.ENTRA_CUSTOM_CA_BUNDLE = emulator_reset.ca_bundle
+    settings.ENTRA_CUSTOM_BROWSER_LOGIN_URL = emulator_reset.browser_url
+    settings.ENTRA_CLIENT_ID = testing.PORTAL_CLIENT_ID
+    settings.ENTRA_CLIENT_SECRET = testing.PORTAL_CLIENT_SECRET
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    return emulator_reset
+
+
+@pytest.fixture
 def organization(db):
     return factories.make_organization("Acme")
 

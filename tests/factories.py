@@ -47,3 +47,11 @@ def make_link(organization, **overrides):
 
 def owner_of(organization: Organization):
     return Membership.objects.get(organization=organization, role="owner").user
+
+
+def database_url() -> str:
+    """The test database as a URL, for processes the tests start (workers, beat)."""
+    from django.db import connection
+
+    db = connection.settings_dict
+    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"

@@ -30,14 +30,6 @@ def fake_sleep(monkeypatch):
 
 
 @pytest.fixture
-def emu(emulator_reset, settings):
-    settings.ENTRA_CUSTOM_LOGIN_URL = emulator_reset.login_url
-    settings.ENTRA_CUSTOM_GRAPH_URL = emulator_reset.graph_url
-    settings.ENTRA_CUSTOM_CA_BUNDLE = emulator_reset.ca_bundle
-    return emulator_reset
-
-
-@pytest.fixture
 def emu_link(emu, organization, fake_sleep):
     link = factories.make_link(
         organization, name="Contoso", cloud_key="custom", tenant_id=emu.tenant.id,

@@ -10,12 +10,12 @@ from datetime import timedelta
 import pytest
 from celery.exceptions import Retry
 from django.conf import settings as django_settings
-from django.db import connection
 from django.utils import timezone
 
 from directory_sync import engine, graph, tasks
 from directory_sync.models import Employee, SyncRun
 from tenants.models import EntraLink
+from tests import factories
 
 
 def test_unlinked_link_is_skipped(link, monkeypatch):
@@ -85,7 +85,7 @@ def test_worker_killed_mid_run_then_next_run_converges(emu_link, emu):
         pytest.fail("this test needs REDIS_URL (a real broker)")
     queue = f"engine-test-{uuid.uuid4().hex[:8]}"
     env = {
-        **os.environ, "DATABASE_URL": _database_url(), "ENTRA_CUSTOM_LOGIN_URL": emu.login_url,
+        **os.environ, "DATABASE_URL": factories.database_url(), "ENTRA_CUSTOM_LOGIN_URL": emu.login_url,
         "ENTRA_CUSTOM_GRAPH_URL": emu.graph_url, "ENTRA_CUSTOM_CA_BUNDLE": emu.ca_bundle,
         "DJANGO_SETTINGS_MODULE": "portal.settings", "CELERY_QUEUE": queue,
     }
@@ -120,11 +120,6 @@ def test_worker_killed_mid_run_then_next_run_converges(emu_link, emu):
     directory = {user["id"] for page in graph.iter_user_pages(emu_link, ["id"]) for user in page}
     assert set(Employee.objects.filter(link=emu_link).exclude(status="removed").values_list(
         "graph_id", flat=True)) == directory
-
-
-def _database_url():
-    db = connection.settings_dict
-    return f"postgres://{db['USER']}@{db['HOST'] or '127.0.0.1'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def _wait_for(find, worker, timeout=60):

@@ -9,7 +9,6 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 from playwright.sync_api import expect
 
 from directory_sync import engine, graph
@@ -17,23 +16,9 @@ from directory_sync.models import Employee, SyncRun
 from portal.celery import app as celery_app
 from tests import factories
 from tests.directory_sync import sync_factories as sf
-from tests.fixtures_emulator import *  # noqa: F401,F403
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
-
-
-@pytest.fixture
-def emu(emulator_reset, settings):
-    settings.ENTRA_CUSTOM_LOGIN_URL = emulator_reset.login_url
-    settings.ENTRA_CUSTOM_GRAPH_URL = emulator_reset.graph_url
-    settings.ENTRA_CUSTOM_CA_BUNDLE = emulator_reset.ca_bundle
-    return emulator_reset
 
 
 @pytest.fixture
@@ -45,7 +30,7 @@ def worker(emu, tmp_path, monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_default_queue", queue)
     env = dict(
         os.environ,
-        DATABASE_URL=_database_url(),
+        DATABASE_URL=factories.database_url(),
         CELERY_QUEUE=queue,
         REDIS_URL=redis_url,
         VAR_DIR=str(tmp_path),

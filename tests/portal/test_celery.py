@@ -8,18 +8,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from portal import tasks
 from portal.models import Heartbeat
+from tests import factories
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def _database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
 def _start(args, env):
@@ -52,7 +47,7 @@ def _wait_for(predicate, timeout=45):
 
 
 def _env(tmp_path, queue, redis_url):
-    env = dict(os.environ, DATABASE_URL=_database_url(), CELERY_QUEUE=queue, HEARTBEAT_INTERVAL="1",
+    env = dict(os.environ, DATABASE_URL=factories.database_url(), CELERY_QUEUE=queue, HEARTBEAT_INTERVAL="1",
                VAR_DIR=str(tmp_path), REDIS_URL=redis_url)
     return env
 

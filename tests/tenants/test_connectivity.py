@@ -11,18 +11,6 @@ from tests import factories
 
 
 @pytest.fixture
-def emu(emulator_reset, settings):  # noqa: F811
-    emu = emulator_reset
-    settings.ENTRA_CUSTOM_LOGIN_URL = emu.login_url
-    settings.ENTRA_CUSTOM_GRAPH_URL = emu.graph_url
-    settings.ENTRA_CUSTOM_CA_BUNDLE = emu.ca_bundle
-    settings.ENTRA_CUSTOM_BROWSER_LOGIN_URL = emu.browser_url
-    settings.ENTRA_CLIENT_ID = testing.PORTAL_CLIENT_ID
-    settings.ENTRA_CLIENT_SECRET = testing.PORTAL_CLIENT_SECRET
-    return emu
-
-
-@pytest.fixture
 def own_link(organization, emu):
     link = linking.link_own_app(organization, name="Own", cloud_key="custom", tenant=emu.tenant.id,
                                 client_id=emu.own_app.client_id, client_secret=emu.own_app.client_secret,

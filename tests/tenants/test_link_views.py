@@ -141,16 +141,6 @@ def test_expiry_warnings_show_on_dashboard_and_integration_page(client, org_admi
 # --- Through the views, against the emulator --------------------------------------------------------------------
 
 
-@pytest.fixture
-def emu(emulator_reset, settings):  # noqa: F811
-    emu = emulator_reset
-    settings.ENTRA_CUSTOM_LOGIN_URL = emu.login_url
-    settings.ENTRA_CUSTOM_GRAPH_URL = emu.graph_url
-    settings.ENTRA_CUSTOM_CA_BUNDLE = emu.ca_bundle
-    settings.ENTRA_CUSTOM_BROWSER_LOGIN_URL = emu.browser_url
-    return emu
-
-
 def own_app_form(emu, **overrides):
     data = {"name": "Own app", "cloud": "custom", "tenant": emu.tenant.initial_domain,
             "client_id": emu.own_app.client_id, "credential": "secret", "client_secret": emu.own_app.client_secret}

@@ -325,19 +325,6 @@ def test_unlink_forgets_credentials_and_tokens_and_stops_syncs(link, monkeypatch
 # --- Against the emulator --------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def emu(emulator_reset, settings):  # noqa: F811
-    emu = emulator_reset
-    settings.ENTRA_CUSTOM_LOGIN_URL = emu.login_url
-    settings.ENTRA_CUSTOM_GRAPH_URL = emu.graph_url
-    settings.ENTRA_CUSTOM_CA_BUNDLE = emu.ca_bundle
-    settings.ENTRA_CUSTOM_BROWSER_LOGIN_URL = emu.browser_url
-    settings.ENTRA_CLIENT_ID = testing.PORTAL_CLIENT_ID
-    settings.ENTRA_CLIENT_SECRET = testing.PORTAL_CLIENT_SECRET
-    settings.SITE_URL = "http://127.0.0.1:8000"  # a loopback redirect URI: registered on the portal app, any port
-    return emu
-
-
 def answer_consent(emu, url, action):
     """Do what the admin does on the emulator's consent page; return the callback's query parameters."""
     http = emu.session()
