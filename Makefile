@@ -26,8 +26,9 @@ demo: $(STAMP)
 test: $(STAMP)
 	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest $(PYTEST_ARGS)
 
+## make bench: the benchmarks (sync of 100,000 users, Employees view, dispatcher, signature page); prints figures.
 bench: $(STAMP)
-	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m tests.bench
+	DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m tests.bench $(BENCH)
 
 clean:
 	rm -rf var staticfiles .pytest_cache

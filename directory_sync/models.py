@@ -276,6 +276,20 @@ class SyncRun(OrgOwned):
             return self.finished_at - self.started_at
         return None
 
+    @property
+    def duration_text(self) -> str:
+        """The duration in words a person reads at a glance: "0.9 s", "1 min 12 s", "2 h 5 min"; "" if unknown."""
+        if self.duration is None:
+            return ""
+        seconds = self.duration.total_seconds()
+        if seconds < 60:
+            return f"{seconds:.1f} s"
+        minutes, seconds = divmod(round(seconds), 60)
+        if minutes < 60:
+            return f"{minutes} min {seconds} s"
+        hours, minutes = divmod(minutes, 60)
+        return f"{hours} h {minutes} min"
+
 
 class PendingRemoval(OrgOwned):
     """A removal a held run wants to make, waiting for an admin to approve or reject the whole run's list."""

@@ -218,10 +218,13 @@ def after_run(link, run, now=None) -> str:
                 _notify(link, NOTICE_FAILING, run, message)
             return "backoff"
         if link.status in (EntraLink.Status.NEEDS_CONSENT, EntraLink.Status.CREDENTIALS_EXPIRED):
-            # A sync an admin started on a paused link worked: access is back, so the schedule resumes (the
-            # dispatcher gives it a first time again).
+            # A sync an admin started on a paused link worked: access is back, so the schedule resumes.
             link.status, link.next_sync_at = EntraLink.Status.LINKED, None
-            link.save(update_fields=["status", "next_sync_at", "updated_at"])
+        if link.next_sync_at is None:
+            # A first sync (or one after a pause) that an admin started: the next one is a normal interval away,
+            # not "due now".
+            link.next_sync_at = now + next_interval(link.pk, now)
+        link.save(update_fields=["status", "next_sync_at", "updated_at"])
         if notice in (NOTICE_FAILING, NOTICE_PAUSED):
             _notify(link, NOTICE_RECOVERED, run)
             return "recovered"

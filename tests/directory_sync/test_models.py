@@ -3,7 +3,7 @@ import pytest
 from django.db import IntegrityError
 
 from directory_sync import engine, rules
-from directory_sync.models import Employee, SyncSettings
+from directory_sync.models import Employee, SyncRun, SyncSettings
 
 
 def test_settings_start_with_the_default_rules_and_clean_up_off(link):
@@ -40,3 +40,13 @@ def test_employee_rows_are_scoped_by_organisation(link, other_link):
     Employee.objects.create(organization=link.organization, link=link, graph_id="g1", content_hash="x")
     assert Employee.objects.for_org(other_link.organization).count() == 0
     assert Employee.objects.for_org(link.organization).count() == 1
+
+
+@pytest.mark.parametrize("seconds,text", [(0.8645, "0.9 s"), (59.4, "59.4 s"), (72, "1 min 12 s"), (7500, "2 h 5 min")])
+def test_run_duration_reads_in_words(seconds, text):
+    from datetime import datetime, timedelta, timezone as tz
+
+    start = datetime(2026, 1, 1, tzinfo=tz.utc)
+    run = SyncRun(started_at=start, finished_at=start + timedelta(seconds=seconds))
+    assert run.duration_text == text
+    assert SyncRun(started_at=start).duration_text == ""

@@ -240,7 +240,11 @@ def test_a_successful_sync_of_a_paused_link_resumes_its_schedule(link, django_ca
         assert scheduling.after_run(link, ok, now=T0 + timedelta(hours=1)) == "recovered"
     link.refresh_from_db()
     assert link.status == EntraLink.Status.LINKED
-    assert scheduling.dispatch_due_syncs(now=T0 + timedelta(hours=1), enqueue=lambda i: None) == [link.pk]
+    # The next sync is a normal interval after the one that worked, not "due now".
+    resumed = T0 + timedelta(hours=1)
+    assert resumed + timedelta(hours=2) <= link.next_sync_at <= resumed + timedelta(hours=4)
+    assert scheduling.dispatch_due_syncs(now=resumed, enqueue=lambda i: None) == []
+    assert scheduling.dispatch_due_syncs(now=resumed + timedelta(hours=4), enqueue=lambda i: None) == [link.pk]
     assert [m.subject for m in mail.outbox] == [
         "Signet: syncing Acme HQ is paused until an admin acts",
         "Signet: syncing Acme HQ works again",
@@ -275,3 +279,11 @@ def test_an_expired_secret_seen_by_a_real_sync_pauses_the_link(emu, emu_link, or
     assert scheduling.after_run(emu_link, run) == "paused"
     emu_link.refresh_from_db()
     assert emu_link.status == EntraLink.Status.CREDENTIALS_EXPIRED and emu_link.next_sync_at is None
+
+
+@pytest.mark.django_db
+def test_a_first_sync_started_by_hand_schedules_the_next_one_an_interval_later(link):
+    assert link.next_sync_at is None
+    scheduling.after_run(link, sf.make_run(link, created_at=T0), now=T0)
+    link.refresh_from_db()
+    assert T0 + timedelta(hours=2) <= link.next_sync_at <= T0 + timedelta(hours=4)
