@@ -171,6 +171,11 @@ def _full_reason(settings, config, full) -> str:
 
 
 def _execute(link, run, claim, *, full, dry_run) -> None:
+    with bulk.rare_gc():
+        _execute_run(link, run, claim, full=full, dry_run=dry_run)
+
+
+def _execute_run(link, run, claim, *, full, dry_run) -> None:
     settings = sync_settings_for(link)
     config = settings.sync_config()
     stats = graph.RequestStats()
@@ -199,15 +204,17 @@ def _execute(link, run, claim, *, full, dry_run) -> None:
                 graph_requests=run.graph_requests)
 
     ctx.writer = bulk.writer_for_run(dry_run)
+    # Membership rows have their own writer (and connection), unbounded: the users phase starts at once and
+    # the database writes both tables side by side. Closed before anything reads memberships.
+    memberships = bulk.writer_for_run(dry_run, depth=0)
     try:
         if settings.sync_groups or config.scope_group_ids:
             progress("groups")
             links["group"], _, membership_changed = _with_delta_fallback(
-                ctx, lambda f: groups.sync_groups(ctx, full=f), run.is_full, "groups")
+                ctx, lambda f: groups.sync_groups(ctx, full=f, writer=memberships), run.is_full, "groups")
             if config.scope_group_ids:
                 ctx.remap_ids |= membership_changed
-                _flush(ctx)  # the users' mapping reads the groups they belong to
-                ctx.writer = bulk.writer_for_run(dry_run)
+                memberships.close()  # the users' mapping reads the groups they belong to
         if settings.sync_contacts:
             progress("contacts")
             links["contact"], _ = _with_delta_fallback(
@@ -216,6 +223,7 @@ def _execute(link, run, claim, *, full, dry_run) -> None:
         links["user"], users_full = _with_delta_fallback(
             ctx, lambda f: _sync_users(ctx, f, progress), run.is_full, "users", reset=_reset_user_counts)
         _flush(ctx)  # every page is written (or its error raised) before anything is reconciled
+        memberships.close()
         if users_full and not run.is_full:
             run.is_full, run.full_reason = True, "the delta link had expired"
         progress("reconciling")
@@ -230,12 +238,13 @@ def _execute(link, run, claim, *, full, dry_run) -> None:
             _sync_photos(ctx)
     finally:
         failing = sys.exc_info()[1]  # the exception ending the run, if one is
-        try:
-            _flush(ctx)
-        except Exception:
-            if failing is None:
-                raise
-            logger.exception("a queued write failed while the run was already failing")
+        for close in (lambda: _flush(ctx), memberships.close):
+            try:
+                close()
+            except Exception:
+                if failing is None:
+                    raise
+                logger.exception("a queued write failed while the run was already failing")
         run.graph_requests, run.graph_throttled = stats.requests, stats.throttled
         _time_phase(run, clock, stats)
     _finish(ctx, links, users_full)

@@ -33,9 +33,10 @@ def _pages(ctx, resource, select, full):
     return graph.iter_delta(ctx.link, resource, select=list(select), delta_link=saved, stats=ctx.stats), False
 
 
-def sync_groups(ctx, *, full: bool) -> tuple[str, bool, set]:
+def sync_groups(ctx, *, full: bool, writer=None) -> tuple[str, bool, set]:
     """Apply one groups delta round: (its delta link, whether it was a full round, graph ids of users whose
-    transitive groups changed). DeltaTokenExpired propagates from the first page; the caller goes full."""
+    transitive groups changed). Groups are written at once; membership rows go through `writer` (default: the
+    run's), so they are in only once it is closed. DeltaTokenExpired propagates from the first page."""
     pages, is_full = _pages(ctx, "groups", GROUP_SELECT, full)
     known = dict(DirectoryGroup.objects.filter(link=ctx.link).values_list("graph_id", "content_hash"))
     seen, removed, adds, drops = set(), set(), {}, {}
@@ -71,7 +72,7 @@ def sync_groups(ctx, *, full: bool) -> tuple[str, bool, set]:
         else:
             ctx.error("The groups listing came back empty; no group was removed.")
     _mark_groups_removed(ctx, removed)
-    changed = _write_memberships(ctx, adds, drops, is_full, removed)
+    changed = _write_memberships(ctx, adds, drops, is_full, removed, writer or ctx.writer)
     return delta_link, is_full, changed
 
 
@@ -102,7 +103,7 @@ def _mark_groups_removed(ctx, removed: set) -> None:
         gone.update(removed_at=ctx.now, content_hash="", updated_at=ctx.now)
 
 
-def _write_memberships(ctx, adds: dict, drops: dict, is_full: bool, removed: set) -> set:
+def _write_memberships(ctx, adds: dict, drops: dict, is_full: bool, removed: set, writer) -> set:
     """Bring the membership rows to the new direct edges and their transitive closure; return the user ids whose
     set of groups changed. Nothing is read or written when a delta round changed no membership."""
     if not is_full and not any(adds.values()) and not any(drops.values()) and not removed:
@@ -130,9 +131,9 @@ def _write_memberships(ctx, adds: dict, drops: dict, is_full: bool, removed: set
     deletes = [key for key in existing if key not in wanted]
     changed_users = {member for key in inserts + updates + deletes for member in [key[1]]
                      if (wanted.get(key) or existing.get(key))[0] == "user"}
-    # Written through the run's writer (bulk.PageWriter): the database works on these rows while the users are
-    # fetched and mapped. Deletions go first, in the same queue, so the order holds.
-    writer = ctx.writer or bulk.InlineWriter()
+    # Written through a writer (bulk.PageWriter): the database works on these rows while the users are fetched,
+    # mapped and written. Deletions go first, in the same queue, so the order holds.
+    writer = writer or bulk.InlineWriter()
     by_group: dict[int, list] = {}
     for gpk, member in deletes:
         by_group.setdefault(gpk, []).append(member)

@@ -78,7 +78,10 @@ class Employee(OrgOwned):
         EXCLUDED = "excluded", "Excluded"
         REMOVED = "removed", "Removed"
 
-    link = models.ForeignKey(EntraLink, on_delete=models.CASCADE, related_name="employees")
+    # No single-column indexes on the two keys: the composite indexes below start with them, and every index
+    # is paid for on each of a full sync's 100,000 inserts.
+    organization = models.ForeignKey("tenants.Organization", on_delete=models.CASCADE, db_index=False)
+    link = models.ForeignKey(EntraLink, on_delete=models.CASCADE, related_name="employees", db_index=False)
     graph_id = models.CharField(max_length=64)
     fields = models.JSONField(default=dict)  # mapped values by field key, exactly as Graph sent them
     display_name = models.CharField(max_length=INDEXED_TEXT_LENGTH, blank=True)
@@ -166,8 +169,10 @@ class GroupMembership(OrgOwned):
     """`member_graph_id` belongs to `group`: directly as Graph lists it (`is_direct`), or, for users only,
     through nested groups (computed by the engine, cycle-safe). A user's rows are its transitive groups."""
 
-    link = models.ForeignKey(EntraLink, on_delete=models.CASCADE, related_name="+")
-    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="memberships")
+    # No single-column indexes on link and group: membership_member and one_membership_row start with them, and
+    # a full sync inserts a row per membership (200,000 for 100,000 people).
+    link = models.ForeignKey(EntraLink, on_delete=models.CASCADE, related_name="+", db_index=False)
+    group = models.ForeignKey(DirectoryGroup, on_delete=models.CASCADE, related_name="memberships", db_index=False)
     member_graph_id = models.CharField(max_length=64)
     member_type = models.CharField(max_length=20)  # user, group, contact, other
     is_direct = models.BooleanField(default=True)

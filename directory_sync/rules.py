@@ -109,8 +109,13 @@ class MappedUser:
     email_source: str
     included: bool
     reasons: tuple[str, ...]
-    content_hash: str
     warnings: tuple[str, ...] = ()
+
+    @property
+    def content_hash(self) -> str:
+        """A hash of the mapped result (fields, email, verdict); computed on demand: the sync keys its rows on
+        a hash of the inputs instead, so it is not paid for every user."""
+        return _content_hash(self.fields, self.email, self.email_source, self.included, self.reasons)
 
 
 # ---------------------------------------------------------------- sources, $select
@@ -391,7 +396,6 @@ def map_user(config: SyncConfig, user: dict, manager: dict | None = None,
         email_source=email_source,
         included=included,
         reasons=tuple(reasons),
-        content_hash=_content_hash(values, email, email_source, included, reasons),
         warnings=_warnings(email, email_source),
     )
 
