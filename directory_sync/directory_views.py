@@ -289,6 +289,15 @@ def _simple_query(filters) -> str:
     return urlencode({key: value for key, value in params.items() if value})
 
 
+def _narrowed(rows, filters):
+    """Groups or contacts of the chosen link whose name or mail contains the search text."""
+    if filters["link"]:
+        rows = rows.filter(link=filters["link"])
+    if filters["q"]:
+        rows = rows.filter(Q(display_name__icontains=filters["q"]) | Q(mail__icontains=filters["q"]))
+    return rows
+
+
 @org_member()
 @require_GET
 def group_list(request, org_slug):
@@ -301,11 +310,7 @@ def group_list(request, org_slug):
         .defer("raw")
         .order_by("display_name", "pk")
     )
-    if filters["link"]:
-        groups = groups.filter(link=filters["link"])
-    if filters["q"]:
-        groups = groups.filter(Q(display_name__icontains=filters["q"]) | Q(mail__icontains=filters["q"]))
-    page = Paginator(groups, PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(_narrowed(groups, filters), PER_PAGE).get_page(request.GET.get("page"))
     ids = [group.pk for group in page]
     members = dict(
         GroupMembership.objects.filter(group_id__in=ids, is_direct=True)
@@ -342,11 +347,7 @@ def contact_list(request, org_slug):
         .select_related("link")
         .order_by("display_name", "pk")
     )
-    if filters["link"]:
-        contacts = contacts.filter(link=filters["link"])
-    if filters["q"]:
-        contacts = contacts.filter(Q(display_name__icontains=filters["q"]) | Q(mail__icontains=filters["q"]))
-    page = Paginator(contacts, PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(_narrowed(contacts, filters), PER_PAGE).get_page(request.GET.get("page"))
     rows = [
         {
             "contact": contact,
