@@ -69,15 +69,11 @@ class Command(BaseCommand):
         signal.signal(signal.SIGTERM, lambda *_: (stop_all(), sys.exit(0)))
         python = sys.executable
         try:
-            emulator_args = [
-                python, "-m", "entra_emulator", "--data-dir", str(emulator_dir),
-                "--https-port", str(options["emulator_port"]), "--http-port", str(options["emulator_browser_port"]),
-                "--users", str(options["users"]),
-                "--portal-client-id", portal_app["client_id"], "--portal-client-secret", portal_app["client_secret"],
-            ]
-            for path in _callback_paths():
-                emulator_args += ["--portal-redirect-uri", f"{site_url}{path}",
-                                  "--portal-redirect-uri", f"http://localhost:{options['port']}{path}"]
+            emulator_args = _emulator_command(
+                python, emulator_dir, options["emulator_port"], options["emulator_browser_port"],
+                options["users"], portal_app, [f"{site_url}{path}" for path in _callback_paths()]
+                + [f"http://localhost:{options['port']}{path}" for path in _callback_paths()],
+            )
             start("emulator", emulator_args, dict(os.environ))
             facts = _wait_for_facts(facts_path, procs[0][1])
 
@@ -134,6 +130,17 @@ class Command(BaseCommand):
             "",
         ]
         self.stdout.write(self.style.SUCCESS("\n".join(lines)))
+
+
+def _emulator_command(python, data_dir, https_port, http_port, users, portal_app, redirect_uris) -> list[str]:
+    """The command line that starts the emulator with the demo's stand-in for Signet's multi-tenant app."""
+    # "--name=value" throughout: a generated secret may start with "-", which argparse would take for an option.
+    return [
+        python, "-m", "entra_emulator", f"--data-dir={data_dir}", f"--https-port={https_port}",
+        f"--http-port={http_port}", f"--users={users}", f"--portal-client-id={portal_app['client_id']}",
+        f"--portal-client-secret={portal_app['client_secret']}",
+        *[f"--portal-redirect-uri={uri}" for uri in redirect_uris],
+    ]
 
 
 def _portal_app(path: Path) -> dict:
