@@ -228,7 +228,7 @@ def _execute_run(link, run, claim, *, full, dry_run) -> None:
             run.is_full, run.full_reason = True, "the delta link had expired"
         progress("reconciling")
         _remap(ctx)
-        reconcile.flag_duplicate_emails(ctx)
+        reconcile.flag_duplicate_emails(ctx, touched=None if users_full else ctx.changed_ids)
         if users_full and ctx.run.seen == 0 and _live_count(link):
             raise SyncAborted(EMPTY_LISTING)
         plan = reconcile.planned_removals(ctx, full_listing=users_full)
@@ -461,7 +461,7 @@ def apply_listing(link, pages, *, full=True, trigger="command") -> SyncRun:
             else:
                 _apply_delta_items(ctx, page)
         _remap(ctx)
-        reconcile.flag_duplicate_emails(ctx)
+        reconcile.flag_duplicate_emails(ctx, touched=None if full else ctx.changed_ids)
         if full and run.seen == 0 and _live_count(link):
             raise SyncAborted(EMPTY_LISTING)
         reconcile.apply_or_hold_removals(ctx, reconcile.planned_removals(ctx, full_listing=full))

@@ -291,18 +291,29 @@ def reports_of(ctx: RunContext, manager_ids) -> set:
     return found
 
 
-def flag_duplicate_emails(ctx: RunContext) -> None:
+def flag_duplicate_emails(ctx: RunContext, *, touched: set | None = None) -> None:
     """Flag every non-removed employee of the link sharing an email with another (case-insensitive), clear the
-    flag on the others, and list the duplicates in the run; nobody is dropped and the run goes on."""
-    # One scan of the link's people (every run does this, and a no-change run does little else): a window count
-    # per lowered email, keeping the duplicated and the already flagged. LOWER as Django's Lower() emits it.
+    flag on the others, and list the duplicates in the run; nobody is dropped and the run goes on.
+
+    `touched` (a delta round's written graph ids) narrows the scan to their emails and the already flagged
+    people: a new duplicate always involves someone written in this round, and every older one is flagged, so
+    the result equals a full scan at a fraction of its cost on a large link. None scans everyone."""
+    # A window count per lowered email, keeping the duplicated and the already flagged. LOWER as Django's Lower()
+    # emits it.
+    table = f'"{Employee._meta.db_table}"'
+    params = [ctx.link.pk, Employee.Status.REMOVED, ""]
+    narrow = ""
+    if touched is not None and connection.vendor == "postgresql":
+        narrow = (f" AND LOWER(email) IN (SELECT LOWER(email) FROM {table} WHERE link_id = %s AND email <> %s "
+                  "AND (has_duplicate_email OR graph_id = ANY(%s)))")
+        params += [ctx.link.pk, "", list(touched)]
     with connection.cursor() as cursor:
         cursor.execute(
             f'SELECT id, graph_id, low, has_duplicate_email, n FROM (SELECT id, graph_id, display_name, '
             f'LOWER(email) AS low, has_duplicate_email, COUNT(*) OVER (PARTITION BY LOWER(email)) AS n '
-            f'FROM "{Employee._meta.db_table}" WHERE link_id = %s AND status <> %s AND email <> %s) AS live '
+            f'FROM {table} WHERE link_id = %s AND status <> %s AND email <> %s{narrow}) AS live '
             "WHERE n > 1 OR has_duplicate_email ORDER BY display_name, id",
-            [ctx.link.pk, Employee.Status.REMOVED, ""])
+            params)
         rows = cursor.fetchall()
     dupes: dict[str, list] = {}
     for _, gid, low, _, count in rows:

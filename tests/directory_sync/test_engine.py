@@ -198,6 +198,28 @@ def test_duplicate_emails_are_kept_flagged_and_listed(link):
     assert not Employee.objects.filter(link=link, has_duplicate_email=True).exists()
 
 
+def _flagged(link):
+    return set(Employee.objects.filter(link=link, has_duplicate_email=True).values_list("graph_id", flat=True))
+
+
+def test_delta_rounds_find_and_clear_duplicates_like_a_full_scan(link):
+    """Delta rounds rescan only the emails they wrote and the flagged people; the flags must match a full scan."""
+    engine.apply_listing(link, [people(6)])
+    assert _flagged(link) == set()
+    # u4 takes u1's address (another case): both flagged, though only u4 was written in this round.
+    run = engine.apply_listing(link, [[user(4, mail="PERSON1@contoso.com")]], full=False)
+    assert _flagged(link) == {"u1", "u4"} and run.duplicate_emails == 1
+    # An unrelated change keeps the pair flagged and listed.
+    run = engine.apply_listing(link, [[user(2, jobTitle="Lead")]], full=False)
+    assert _flagged(link) == {"u1", "u4"} and run.duplicate_emails == 1
+    # u1 moves away: u4 is alone with the address again, although u4 was not written in this round.
+    run = engine.apply_listing(link, [[user(1, mail="someone.else@contoso.com")]], full=False)
+    assert _flagged(link) == set() and run.duplicate_emails == 0
+    # A full listing of the same directory agrees.
+    engine.apply_listing(link, [[user(n, mail="someone.else@contoso.com") if n == 1 else user(n) for n in range(6)]])
+    assert _flagged(link) == set()
+
+
 MALICIOUS = {"displayName": "<script>alert(1)</script>", "jobTitle": "{{7*7}}", "department": "{% debug %}",
              "givenName": '" onmouseover="alert(1)', "surname": "${7*7} <%= 7*7 %>"}
 
