@@ -180,7 +180,8 @@ def _execute_run(link, run, claim, *, full, dry_run) -> None:
     config = settings.sync_config()
     stats = graph.RequestStats()
     ctx = RunContext(link=link, settings=settings, config=config, run=run, stats=stats, dry_run=dry_run,
-                     needs_manager=rules.needs_manager(config))
+                     needs_manager=rules.needs_manager(config),
+                     empty_at_start=not Employee.objects.filter(link=link).exists())
     reason = _full_reason(settings, config, full)
     run.is_full, run.full_reason = bool(reason), reason
     links = {}
@@ -245,9 +246,22 @@ def _execute_run(link, run, claim, *, full, dry_run) -> None:
                 if failing is None:
                     raise
                 logger.exception("a queued write failed while the run was already failing")
+        if not dry_run:
+            _refresh_statistics(ctx, failing)
         run.graph_requests, run.graph_throttled = stats.requests, stats.throttled
         _time_phase(run, clock, stats)
     _finish(ctx, links, users_full)
+
+
+def _refresh_statistics(ctx, failing) -> None:
+    """ANALYZE what the run loaded in bulk (also when it failed part way: the rows are there, and the next run's
+    lookups need the statistics)."""
+    try:
+        bulk.refresh_statistics(ctx.written)
+    except Exception:
+        if failing is None:
+            raise
+        logger.exception("refreshing the planner statistics failed while the run was already failing")
 
 
 def _time_phase(run, clock, stats) -> None:

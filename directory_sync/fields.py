@@ -296,3 +296,33 @@ def read_values(source: Source, user: dict, manager: dict | None = None) -> list
         return [text for text in (_scalar_text(item) for item in value) if text]
     text = text_of(value)
     return [text] if text else []
+
+
+def text_reader(source: Source):
+    """A function (user, manager) -> the source's text, always equal to ", ".join(read_values(source, ...)) but
+    built once per source: a sync reads every mapped field of every user (1.5 million reads for 100,000 people
+    and the 15 default fields), and the generic path's lists and branches were most of the mapping's time."""
+    name = source.name
+    if source.kind == "property":
+        def read(user, manager):
+            value = user.get(name)
+            return value if value.__class__ is str else text_of(value)
+    elif source.kind == "part":
+        select = source.select
+
+        def read(user, manager):
+            parent = user.get(select)
+            return text_of(parent.get(name)) if isinstance(parent, dict) else ""
+    elif source.kind == "index":
+        index = source.index
+
+        def read(user, manager):
+            entries = user.get(name)
+            return _scalar_text(entries[index]) if isinstance(entries, list) and index < len(entries) else ""
+    elif source.kind == "manager":
+        def read(user, manager):
+            return text_of(manager.get(name)) if manager else ""
+    else:  # email and photo are not read from the user (see read_values)
+        def read(user, manager):
+            return ""
+    return read

@@ -142,6 +142,7 @@ def _write_memberships(ctx, adds: dict, drops: dict, is_full: bool, removed: set
             writer.submit(_delete_members, gpk, members[start:start + CHUNK])
     org, link = ctx.link.organization_id, ctx.link.pk
     changes = inserts + updates
+    ctx.written[GroupMembership] += len(changes) + len(deletes)
     for start in range(0, len(changes), 5 * CHUNK):
         writer.submit(bulk.upsert, GroupMembership,
                       ["organization_id", "link_id", "group_id", "member_graph_id", "member_type", "is_direct"],

@@ -4,11 +4,13 @@ Called by `directory_sync.engine` within one run (a `RunContext`). Every functio
 keyed on (link, Graph id), unchanged rows are not written, and a removal applies to a row once.
 """
 import hashlib
+from collections import Counter
 from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 import orjson
 from django.db import connection, transaction
+from django.db.models.functions import Lower
 from django.utils import timezone
 
 from directory_sync import bulk, rules
@@ -42,7 +44,11 @@ class RunContext:
     deleted_ids: dict = field(default_factory=dict)  # @removed in a delta round: graph id -> reason
     changed_ids: set = field(default_factory=set)  # users whose row was written
     remap_ids: set = field(default_factory=set)  # users to map again from their stored source at the end
+    written: Counter = field(default_factory=Counter)  # rows written per model (bulk.refresh_statistics)
     writer: object = None  # bulk.PageWriter while a listing streams; None writes inline
+    # The link had no employees when the run began (a first sync): only people this run wrote can be stored, so
+    # a page need not look up the others (and a not yet analyzed table would make each lookup read all of it).
+    empty_at_start: bool = False
     fingerprint: str = ""
     mailbox_checked: bool = False
     mailbox_denied: bool = False
@@ -144,7 +150,9 @@ def write_users(ctx: RunContext, users: list[dict], *, count_as_seen: bool = Tru
     if not users:
         return
     ids = list(dict.fromkeys(str(user["id"]) for user in users))
-    existing = _stored(ctx, ids)
+    if ctx.empty_at_start and count_as_seen:
+        ids = [gid for gid in ids if gid in ctx.changed_ids]  # a delta round may send someone twice
+    existing = _stored(ctx, ids) if ids else {}
     if not count_as_seen:
         users = [user for user in users if str(user["id"]) in existing
                  and existing[str(user["id"])][2] != Employee.Status.REMOVED]
@@ -191,6 +199,7 @@ def write_users(ctx: RunContext, users: list[dict], *, count_as_seen: bool = Tru
         rows.append(_employee(ctx, user, mapped, manager_id, status, digest, source))
     _note_updates(ctx, changed_old, {row[_AT["graph_id"]]: row for row in rows})
     if rows:
+        ctx.written[Employee] += len(rows)
         writer = ctx.writer or bulk.InlineWriter()
         writer.submit(bulk.upsert, Employee, _COLUMNS, rows, conflict=["link", "graph_id"], update=_UPSERT_FIELDS)
 
@@ -295,32 +304,21 @@ def flag_duplicate_emails(ctx: RunContext, *, touched: set | None = None) -> Non
     """Flag every non-removed employee of the link sharing an email with another (case-insensitive), clear the
     flag on the others, and list the duplicates in the run; nobody is dropped and the run goes on.
 
-    `touched` (a delta round's written graph ids) narrows the scan to their emails and the already flagged
-    people: a new duplicate always involves someone written in this round, and every older one is flagged, so
-    the result equals a full scan at a fraction of its cost on a large link. None scans everyone."""
-    # A window count per lowered email, keeping the duplicated and the already flagged. LOWER as Django's Lower()
-    # emits it.
-    table = f'"{Employee._meta.db_table}"'
-    params = [ctx.link.pk, Employee.Status.REMOVED, ""]
-    narrow = ""
-    if touched is not None and connection.vendor == "postgresql":
-        narrow = (f" AND LOWER(email) IN (SELECT LOWER(email) FROM {table} WHERE link_id = %s AND email <> %s "
-                  "AND (has_duplicate_email OR graph_id = ANY(%s)))")
-        params += [ctx.link.pk, "", list(touched)]
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f'SELECT id, graph_id, low, has_duplicate_email, n FROM (SELECT id, graph_id, display_name, '
-            f'LOWER(email) AS low, has_duplicate_email, COUNT(*) OVER (PARTITION BY LOWER(email)) AS n '
-            f'FROM {table} WHERE link_id = %s AND status <> %s AND email <> %s{narrow}) AS live '
-            "WHERE n > 1 OR has_duplicate_email ORDER BY display_name, id",
-            params)
-        rows = cursor.fetchall()
+    `touched` (a delta round's written graph ids) narrows the check to their emails and the already flagged
+    people's: a new duplicate always involves someone written in this round, and every older one is flagged, so
+    the result equals a full scan, read through the (link, LOWER(email)) and flagged indexes. None scans all."""
+    if touched is None:
+        rows = _duplicate_rows_of_link(ctx)
+    else:
+        rows = _duplicate_rows_among(ctx, _emails_to_check(ctx, touched))
+    rows.sort(key=lambda row: (row[4], row[0]))  # by name, as the history lists them
+    counts = Counter(row[2] for row in rows)
     dupes: dict[str, list] = {}
-    for _, gid, low, _, count in rows:
-        if count > 1:
+    for _, gid, low, _, _ in rows:
+        if counts[low] > 1:
             dupes.setdefault(low, []).append(gid)
-    to_set = [pk for pk, _, _, flagged, count in rows if count > 1 and not flagged]
-    to_clear = [pk for pk, _, _, flagged, count in rows if count <= 1 and flagged]
+    to_set = [pk for pk, _, low, flagged, _ in rows if counts[low] > 1 and not flagged]
+    to_clear = [pk for pk, _, low, flagged, _ in rows if counts[low] <= 1 and flagged]
     if to_set:
         Employee.objects.filter(pk__in=to_set).update(has_duplicate_email=True)
     if to_clear:
@@ -331,6 +329,50 @@ def flag_duplicate_emails(ctx: RunContext, *, touched: set | None = None) -> Non
     if dupes:
         ctx.error(f"{len(dupes)} email address(es) belong to more than one person; both are kept and flagged "
                   "(see the run's duplicates list).")
+
+
+_DUPLICATE_COLUMNS = ("pk", "graph_id", "low", "has_duplicate_email", "display_name")
+
+
+def _live_with_email(ctx):
+    return (Employee.objects.filter(link=ctx.link).exclude(status=Employee.Status.REMOVED).exclude(email="")
+            .annotate(low=Lower("email")).order_by())
+
+
+def _duplicate_rows_of_link(ctx) -> list:
+    """(pk, graph id, lowered email, flagged, name) of every live employee whose email is shared or who is flagged:
+    one pass over the link with a window count per lowered email."""
+    table = f'"{Employee._meta.db_table}"'
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, graph_id, low, has_duplicate_email, display_name FROM (SELECT id, graph_id, display_name, "
+            f"LOWER(email) AS low, has_duplicate_email, COUNT(*) OVER (PARTITION BY LOWER(email)) AS n "
+            f"FROM {table} WHERE link_id = %s AND status <> %s AND email <> %s) AS live "
+            "WHERE n > 1 OR has_duplicate_email",
+            [ctx.link.pk, Employee.Status.REMOVED, ""])
+        return [list(row) for row in cursor.fetchall()]
+
+
+def _emails_to_check(ctx, touched) -> set:
+    """The lowered emails of the people in `touched` and of the people already flagged."""
+    emails = set(Employee.objects.filter(link=ctx.link, has_duplicate_email=True).exclude(email="")
+                 .annotate(low=Lower("email")).values_list("low", flat=True))
+    touched = list(touched)
+    for start in range(0, len(touched), CHUNK):
+        emails.update(Employee.objects.filter(link=ctx.link, graph_id__in=touched[start:start + CHUNK])
+                      .exclude(email="").annotate(low=Lower("email")).values_list("low", flat=True))
+    return emails
+
+
+def _duplicate_rows_among(ctx, emails: set) -> list:
+    """Like _duplicate_rows_of_link, for every live employee holding one of `emails` (shared or not: a flagged
+    person whose email is no longer shared must be seen to have the flag cleared)."""
+    emails, rows = sorted(emails), {}
+    for start in range(0, len(emails), CHUNK):
+        for row in _live_with_email(ctx).filter(low__in=emails[start:start + CHUNK]).values_list(
+                *_DUPLICATE_COLUMNS):
+            rows[row[0]] = list(row)
+    return list(rows.values())
 
 
 def planned_removals(ctx: RunContext, *, full_listing: bool) -> dict:

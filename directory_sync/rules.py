@@ -126,6 +126,13 @@ def _parse(source: str) -> catalogue.Source:
     return catalogue.parse_source(source)
 
 
+@functools.lru_cache(maxsize=64)
+def _field_readers(specs: tuple[catalogue.FieldSpec, ...]) -> tuple:
+    """(key, reader) per mapped field, in order; the reader is None for the resolved email."""
+    parsed = [(spec.key, _parse(spec.source)) for spec in specs]
+    return tuple((key, None if source.kind == "email" else catalogue.text_reader(source)) for key, source in parsed)
+
+
 def _rule_source(config: SyncConfig, rule_field: str) -> str:
     """A rule names a mapped key (its source is used) or a Graph source path."""
     for spec in config.fields:
@@ -380,13 +387,7 @@ def map_user(config: SyncConfig, user: dict, manager: dict | None = None,
     """Map one Graph user: every configured key present ("" when missing), values exactly as Graph sent them,
     the resolved email and its source, and the filter verdict with reasons for every exclusion."""
     email, email_source, _ = _email_trace(config, user)
-    values = {}
-    for spec in config.fields:
-        parsed = _parse(spec.source)
-        if parsed.kind == "email":
-            values[spec.key] = email
-        else:
-            values[spec.key] = ", ".join(catalogue.read_values(parsed, user, manager))
+    values = {key: email if read is None else read(user, manager) for key, read in _field_readers(config.fields)}
     reasons, _ = _evaluate(config, user, manager, group_ids, email)
     included = not reasons
     return MappedUser(

@@ -515,3 +515,12 @@ def test_every_excluded_user_has_a_reason(config, user, manager, group_ids):
 @given(configs())
 def test_config_round_trip_property(config):
     assert rules.config_from_dict(rules.config_to_dict(config)) == config
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(SOURCES + ["email", "photo", "businessPhones[2]", "manager.jobTitle"]), USERS, MANAGERS)
+def test_the_sync_field_readers_equal_the_general_reading(source, user, manager):
+    """map_user reads fields through per-source readers built once (fields.text_reader): they must give exactly
+    what the general read_values gives, joined, for every shape of value."""
+    parsed = fields.parse_source(source)
+    assert fields.text_reader(parsed)(user, manager) == ", ".join(fields.read_values(parsed, user, manager))
