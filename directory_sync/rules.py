@@ -92,6 +92,14 @@ class SyncConfig:
     exclude_rooms_equipment: bool = True
     exclude_shared_mailboxes: bool = True
 
+    @functools.cached_property
+    def field_readers(self) -> tuple:
+        """(key, reader) per mapped field, in order, built once per configuration (the reader is None for the
+        resolved email): map_user runs for every user of a sync."""
+        parsed = [(spec.key, _parse(spec.source)) for spec in self.fields]
+        return tuple((key, None if source.kind == "email" else catalogue.text_reader(source))
+                     for key, source in parsed)
+
     @classmethod
     def default(cls) -> SyncConfig:
         """The configuration a newly linked Entra tenant starts with."""
@@ -124,13 +132,6 @@ class MappedUser:
 @functools.lru_cache(maxsize=1024)
 def _parse(source: str) -> catalogue.Source:
     return catalogue.parse_source(source)
-
-
-@functools.lru_cache(maxsize=64)
-def _field_readers(specs: tuple[catalogue.FieldSpec, ...]) -> tuple:
-    """(key, reader) per mapped field, in order; the reader is None for the resolved email."""
-    parsed = [(spec.key, _parse(spec.source)) for spec in specs]
-    return tuple((key, None if source.kind == "email" else catalogue.text_reader(source)) for key, source in parsed)
 
 
 def _rule_source(config: SyncConfig, rule_field: str) -> str:
@@ -387,7 +388,7 @@ def map_user(config: SyncConfig, user: dict, manager: dict | None = None,
     """Map one Graph user: every configured key present ("" when missing), values exactly as Graph sent them,
     the resolved email and its source, and the filter verdict with reasons for every exclusion."""
     email, email_source, _ = _email_trace(config, user)
-    values = {key: email if read is None else read(user, manager) for key, read in _field_readers(config.fields)}
+    values = {key: email if read is None else read(user, manager) for key, read in config.field_readers}
     reasons, _ = _evaluate(config, user, manager, group_ids, email)
     included = not reasons
     return MappedUser(
