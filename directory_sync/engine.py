@@ -10,9 +10,7 @@ Guarantees:
   FULL_RECONCILE_EVERY, when the rules' fingerprint changed, on request, or when a delta link expired.
 """
 import logging
-import queue
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,7 +19,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from directory_sync import bulk, graph, groups, photos, reconcile, rules
+from directory_sync import bulk, graph, groups, listing, photos, reconcile, rules, rules_config
 from directory_sync.models import Employee, SyncRun, SyncSettings
 from directory_sync.reconcile import RunContext
 from tenants.models import EntraLink
@@ -160,7 +158,7 @@ def _full_reason(settings, config, full) -> str:
         return "requested"
     if not settings.user_delta_link:
         return "first sync" if not settings.last_full_sync_at else "no saved delta link"
-    if settings.last_fingerprint != rules.fingerprint(config):
+    if settings.last_fingerprint != rules_config.fingerprint(config):
         return "the field mapping or filters changed"
     now = timezone.now()
     if not settings.last_full_sync_at or settings.last_full_sync_at < now - FULL_RECONCILE_EVERY:
@@ -211,18 +209,19 @@ def _execute_run(link, run, claim, *, full, dry_run) -> None:
     try:
         if settings.sync_groups or config.scope_group_ids:
             progress("groups")
-            links["group"], _, membership_changed = _with_delta_fallback(
+            links["group"], _, membership_changed = listing.with_delta_fallback(
                 ctx, lambda f: groups.sync_groups(ctx, full=f, writer=memberships), run.is_full, "groups")
             if config.scope_group_ids:
                 ctx.remap_ids |= membership_changed
                 memberships.close()  # the users' mapping reads the groups they belong to
         if settings.sync_contacts:
             progress("contacts")
-            links["contact"], _ = _with_delta_fallback(
+            links["contact"], _ = listing.with_delta_fallback(
                 ctx, lambda f: groups.sync_contacts(ctx, full=f), run.is_full, "contacts")
         progress("users")
-        links["user"], users_full = _with_delta_fallback(
-            ctx, lambda f: _sync_users(ctx, f, progress), run.is_full, "users", reset=_reset_user_counts)
+        links["user"], users_full = listing.with_delta_fallback(
+            ctx, lambda f: listing.sync_users(ctx, f, progress), run.is_full, "users",
+            reset=listing.reset_user_counts)
         _flush(ctx)  # every page is written (or its error raised) before anything is reconciled
         memberships.close()
         if users_full and not run.is_full:
@@ -282,117 +281,6 @@ def _flush(ctx) -> None:
         writer.close()
 
 
-def _with_delta_fallback(ctx, step, full, what, reset=None):
-    """Run a delta-based step; when its saved delta link expired, run it again as a full one (rows written by
-    the expired round are simply written again: every write is keyed and idempotent)."""
-    try:
-        return step(full)
-    except graph.DeltaTokenExpired:
-        logger.info("delta link of %s for link %s expired: full listing", what, ctx.link.pk)
-        if reset:
-            reset(ctx)
-        return step(True)
-
-
-def _reset_user_counts(ctx) -> None:
-    ctx.seen_ids.clear()
-    ctx.deleted_ids.clear()
-    for name in ("seen", "added", "updated", "unchanged", "excluded", "restored"):
-        setattr(ctx.run, name, 0)
-
-
-def _sync_users(ctx, full, progress) -> tuple[str, bool]:
-    """Stream the users (a full listing or a delta round), a page at a time: (new delta link, was it full)."""
-    settings, link = ctx.settings, ctx.link
-    select = rules.graph_select(ctx.config)
-    if ctx.needs_manager:
-        # A delta round tracks the manager relationship (manager@delta) without $expand's 100-per-page cap.
-        select = sorted(set(select) | set(rules.manager_select(ctx.config)) | {"manager"})
-    if not full and settings.user_delta_link:
-        pages = graph.iter_delta(link, "users", select=select, delta_link=settings.user_delta_link,
-                                 stats=ctx.stats)
-        delta_link = ""
-        for page in prefetched(pages):
-            _apply_delta_items(ctx, page.items)
-            delta_link = page.delta_link or delta_link
-            progress("users")
-        return delta_link, False
-    if ctx.needs_manager:
-        delta_link = ""
-        for page in prefetched(graph.iter_delta(link, "users", select=select, stats=ctx.stats)):
-            _apply_delta_items(ctx, page.items)
-            delta_link = page.delta_link or delta_link
-            progress("users")
-        return delta_link, True
-    # Full listing with $top=999. The delta link is taken first ($deltatoken=latest: no data, one request), so
-    # changes made while the listing runs are replayed by the next delta round rather than lost.
-    delta_link = _latest_delta_link(ctx, select)
-    for page in prefetched(graph.iter_user_pages(link, select, stats=ctx.stats)):
-        reconcile.write_users(ctx, page)
-        ctx.run.pages_fetched += 1
-        ctx.run.users_processed += len(page)
-        progress("users")
-    return delta_link, True
-
-
-def prefetched(pages, depth=2):
-    """Iterate `pages` while a background thread already fetches the next ones (at most `depth` ahead), so
-    Graph's answer time and our writing overlap. The thread only runs graph.py (no database); its exceptions
-    are raised here, in order, after the pages before them."""
-    buffer = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def produce():
-        try:
-            for page in pages:
-                buffer.put(("page", page))
-                if stop.is_set():
-                    return
-            buffer.put(("done", None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
-            buffer.put(("error", exc))
-
-    thread = threading.Thread(target=produce, name="graph-prefetch", daemon=True)
-    thread.start()
-    try:
-        while True:
-            kind, value = buffer.get()
-            if kind == "done":
-                return
-            if kind == "error":
-                raise value
-            yield value
-    finally:
-        stop.set()
-        # Unblock a producer waiting to hand over a page; it then sees `stop` and ends.
-        while not buffer.empty():
-            buffer.get_nowait()
-
-
-def _latest_delta_link(ctx, select) -> str:
-    url = f"{ctx.link.cloud.graph_url}/v1.0/users/delta?$select={','.join(select)}&$deltatoken=latest"
-    delta_link = ""
-    for page in graph.iter_delta(ctx.link, "users", select=select, delta_link=url, stats=ctx.stats):
-        delta_link = page.delta_link or delta_link
-    return delta_link
-
-
-def _apply_delta_items(ctx, items) -> None:
-    live = []
-    for item in items:
-        gid = str(item.get("id") or "")
-        if "@removed" in item:
-            reason = (item.get("@removed") or {}).get("reason") or "deleted"
-            ctx.deleted_ids[gid] = reason
-            ctx.seen_ids.discard(gid)
-            live = [user for user in live if str(user.get("id")) != gid]
-        else:
-            live.append(item)
-    reconcile.write_users(ctx, live)
-    ctx.run.pages_fetched += 1
-    ctx.run.users_processed += len(items)
-
-
 def _remap(ctx) -> None:
     """Map again the people whose manager or groups changed without them appearing in this run's pages."""
     ids = set(ctx.remap_ids)
@@ -433,7 +321,7 @@ def _finish(ctx, links, users_full) -> None:
                 setattr(settings, f"{kind}_delta_link", link_value)
                 fields.append(f"{kind}_delta_link")
         settings.delta_saved_at = now
-        settings.last_fingerprint = rules.fingerprint(ctx.config)
+        settings.last_fingerprint = rules_config.fingerprint(ctx.config)
         if users_full:
             settings.last_full_sync_at = now
             fields.append("last_full_sync_at")
@@ -473,7 +361,7 @@ def apply_listing(link, pages, *, full=True, trigger="command") -> SyncRun:
                 run.pages_fetched += 1
                 run.users_processed += len(page)
             else:
-                _apply_delta_items(ctx, page)
+                listing.apply_delta_items(ctx, page)
         _remap(ctx)
         reconcile.flag_duplicate_emails(ctx, touched=None if full else ctx.changed_ids)
         if full and run.seen == 0 and _live_count(link):

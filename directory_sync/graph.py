@@ -1,8 +1,9 @@
-"""Microsoft Graph client: app-only tokens (msal), HTTP with retries (requests), paging, delta, batching.
+"""Microsoft Graph client: app-only tokens (msal), HTTP with retries (requests), batching.
 
 Plain Python that knows nothing of Django models. A *link* is any object with `pk`, `tenant_id`, `client_id`,
 `client_credential()` and `cloud` (`key`, `login_url`, `graph_url`, `ca_bundle`, `instance_discovery`).
-Functions return dicts or yield pages of dicts and raise `GraphError` or one of its subclasses.
+Functions return dicts and raise `GraphError` or one of its subclasses; the listings, delta rounds and single
+objects read through this client are in graph_reads.py.
 Protocol facts: /work/shared/reference/graph-facts.md.
 """
 
@@ -14,8 +15,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import jwt
 import msal
@@ -49,19 +52,39 @@ random = _random.Random()
 TIMEOUT = (10, 60)  # (connect, read) seconds, on every request, msal's included
 MAX_ATTEMPTS = 8
 MAX_TOTAL_WAIT = 300.0  # seconds one request may spend waiting before we give up and let the task retry
+INTERACTIVE_SECONDS = 20.0  # answer_within's default: a web page's Graph calls (gunicorn's timeout is 30 s)
 BACKOFF_BASE = 1.0
 BACKOFF_CAP = 60.0
-PAGE_SIZE = 999  # Graph's maximum $top for users, groups, members and contacts (graph-facts 4.1, 6)
 BATCH_LIMIT = 20  # graph-facts 8.3
 MAX_CACHED_CLIENTS = 500  # bounds memory: unsaved links (credential checks) get an entry each
-DELTA_RESOURCES = ("users", "groups", "contacts")
-DEFAULT_GROUP_SELECT = (
-    "id", "displayName", "mail", "mailEnabled", "securityEnabled", "groupTypes", "description",
-)
 
 # Failures of the connection or of the body in transit: worth another try after a pause.
 _TRANSIENT_EXCEPTIONS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
                          requests.exceptions.ContentDecodingError)
+
+
+_deadline: ContextVar[float | None] = ContextVar("graph_deadline", default=None)
+
+
+@contextmanager
+def answer_within(seconds: float = INTERACTIVE_SECONDS):
+    """Bound the Graph calls made in the block to about `seconds`, retries, Retry-After waits and socket timeouts
+    included: for pages a person waits on (a connectivity check, a filter test, linking). Past the bound a call
+    fails with its last error, which says what happened, instead of waiting up to MAX_TOTAL_WAIT as a sync
+    task may; that wait would outlive the web worker and show the admin a gateway error."""
+    token = _deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def _timeout():
+    deadline = _deadline.get()
+    if deadline is None:
+        return TIMEOUT
+    left = max(1.0, deadline - time.monotonic())
+    return (min(TIMEOUT[0], left), min(TIMEOUT[1], left))
 
 
 @dataclass
@@ -74,14 +97,6 @@ class RequestStats:
     waited_seconds: float = 0.0
 
 
-@dataclass
-class DeltaPage:
-    """One page of a delta round; `delta_link` is set only on the round's last page."""
-
-    items: list = field(default_factory=list)
-    delta_link: str | None = None
-
-
 # --- Tokens -------------------------------------------------------------------------------------------------
 
 
@@ -89,7 +104,7 @@ class _Session(requests.Session):
     """A Session that puts our timeouts on every request, including the ones msal makes."""
 
     def request(self, method, url, **kwargs):
-        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("timeout", _timeout())
         return super().request(method, url, **kwargs)
 
 
@@ -266,8 +281,11 @@ def _request(link, method, url, *, headers=None, json_body=None, stats=None, wan
 
 
 def _pause(stats, waited, attempt, delay):
-    """Sleep `delay` and return the new total waited, or None when the attempt or time budget is spent."""
-    if attempt >= MAX_ATTEMPTS or waited + delay > MAX_TOTAL_WAIT:
+    """Sleep `delay` and return the new total waited, or None when the attempt or time budget is spent (also
+    answer_within's, when one is set)."""
+    deadline = _deadline.get()
+    if attempt >= MAX_ATTEMPTS or waited + delay > MAX_TOTAL_WAIT or (
+            deadline is not None and time.monotonic() + delay > deadline):
         return None
     stats.retries += 1
     stats.waited_seconds += delay
@@ -315,149 +333,6 @@ def _path(url):
     return urlsplit(url).path
 
 
-# --- Listings -----------------------------------------------------------------------------------------------
-
-
-def _graph(link, path):
-    return f"{link.cloud.graph_url}/v1.0{path}"
-
-
-def _iter_raw_pages(link, url, headers, stats):
-    seen = set()
-    while url:
-        if url in seen:
-            raise graph_errors.client_error("repeated_link")
-        seen.add(url)
-        page = get_json(link, url, headers=headers, stats=stats)
-        if not isinstance(page.get("value"), list):
-            raise graph_errors.client_error("page_without_value")
-        yield page
-        url = page.get("@odata.nextLink")
-
-
-def iter_pages(link, url, *, headers=None, stats=None):
-    """Yield each page's list of objects, following @odata.nextLink verbatim and resending `headers`.
-    Docs: learn.microsoft.com/graph/paging"""
-    for page in _iter_raw_pages(link, url, headers, stats):
-        yield page["value"]
-
-
-def iter_user_pages(link, select, *, odata_filter="", advanced=False, stats=None):
-    """Yield pages (≤999) of users with the selected properties; `advanced` adds $count + ConsistencyLevel.
-    Docs: learn.microsoft.com/graph/api/user-list"""
-    url = _graph(link, f"/users?$select={','.join(select)}&$top={PAGE_SIZE}")
-    if odata_filter:
-        url += f"&$filter={quote(odata_filter, safe='')}"
-    headers = None
-    if advanced:
-        url += "&$count=true"
-        headers = {"ConsistencyLevel": "eventual"}
-    return iter_pages(link, url, headers=headers, stats=stats)
-
-
-def iter_group_pages(link, select=DEFAULT_GROUP_SELECT, *, odata_filter="", stats=None):
-    """Yield pages of groups. Docs: learn.microsoft.com/graph/api/group-list"""
-    url = _graph(link, f"/groups?$select={','.join(select)}&$top={PAGE_SIZE}")
-    if odata_filter:
-        url += f"&$filter={quote(odata_filter, safe='')}"
-    return iter_pages(link, url, stats=stats)
-
-
-def iter_group_member_pages(link, group_id, *, transitive=True, select=("id",), stats=None):
-    """Yield pages of a group's members (nested ones too when `transitive`), each with `@odata.type`.
-    Docs: learn.microsoft.com/graph/api/group-list-transitivemembers"""
-    relation = "transitiveMembers" if transitive else "members"
-    path = f"/groups/{_quote_id(group_id)}/{relation}?$select={','.join(select)}&$top={PAGE_SIZE}"
-    return iter_pages(link, _graph(link, path), stats=stats)
-
-
-def iter_contact_pages(link, select, *, stats=None):
-    """Yield pages of organisational contacts. Docs: learn.microsoft.com/graph/api/orgcontact-list"""
-    url = _graph(link, f"/contacts?$select={','.join(select)}&$top={PAGE_SIZE}")
-    return iter_pages(link, url, stats=stats)
-
-
-def iter_delta(link, resource, *, select, delta_link=None, stats=None):
-    """Yield one delta round's `DeltaPage`s (items as sent, `@removed` included); the last has the deltaLink.
-    DeltaTokenExpired: restart with a full listing. Docs: learn.microsoft.com/graph/delta-query-overview"""
-    if resource not in DELTA_RESOURCES:
-        raise ValueError(f"delta is not supported for {resource!r}")
-    # No $top: delta on directory objects does not support it (graph-facts 5); Graph picks the page size.
-    if delta_link and not delta_link.startswith(f"{link.cloud.graph_url}/"):
-        raise DeltaTokenExpired("foreign delta link", admin_message=graph_errors.FOREIGN_DELTA_LINK)
-    url = delta_link or _graph(link, f"/{resource}/delta?$select={','.join(select)}")
-    for page in _iter_raw_pages(link, url, None, stats):
-        final = page.get("@odata.deltaLink")
-        if not final and not page.get("@odata.nextLink"):
-            raise graph_errors.client_error("delta_without_link")
-        yield DeltaPage(items=page["value"], delta_link=final)
-
-
-# --- Single objects -----------------------------------------------------------------------------------------
-
-
-def _quote_id(object_id):
-    # Ids are GUIDs, but a UPN may be passed too and guests' UPNs contain '#'.
-    return quote(str(object_id), safe="@")
-
-
-def get_manager(link, user_id, *, select=None, stats=None):
-    """The user's manager (a user or an orgContact, with `@odata.type`), or None when there is none.
-    Docs: learn.microsoft.com/graph/api/user-list-manager"""
-    url = _graph(link, f"/users/{_quote_id(user_id)}/manager")
-    if select:
-        url += f"?$select={','.join(select)}"
-    try:
-        return get_json(link, url, stats=stats)
-    except GraphNotFound:
-        return None
-
-
-def get_organization(link, *, stats=None) -> dict:
-    """The tenant's organization object (id, displayName, verifiedDomains).
-    Docs: learn.microsoft.com/graph/api/organization-list"""
-    page = get_json(link, _graph(link, "/organization?$select=id,displayName,verifiedDomains"), stats=stats)
-    orgs = page.get("value") or []
-    if not orgs:
-        raise graph_errors.client_error("no_organization")
-    return orgs[0]
-
-
-def initial_domain(org) -> str:
-    """The tenant's initial `*.onmicrosoft.com` domain from an organization object, or "" if absent."""
-    for domain in org.get("verifiedDomains") or []:
-        if domain.get("isInitial"):
-            return domain.get("name") or ""
-    return ""
-
-
-def _photo_path(user_id, size):
-    if size:
-        return f"/users/{_quote_id(user_id)}/photos/{quote(str(size), safe='')}"
-    return f"/users/{_quote_id(user_id)}/photo"
-
-
-def get_photo(link, user_id, size=None, *, stats=None):
-    """The user's photo as (bytes, etag) (largest size unless `size`, e.g. "240x240"), or None if none.
-    Docs: learn.microsoft.com/graph/api/profilephoto-get"""
-    answer = get_bytes(link, _graph(link, _photo_path(user_id, size) + "/$value"), stats=stats)
-    if answer is None:
-        return None
-    content, headers = answer
-    return content, headers.get("ETag")
-
-
-def get_photo_etag(link, user_id, size=None, *, stats=None):
-    """The photo's `@odata.mediaEtag` (changes when the photo does), or None when the user has no photo.
-    Docs: learn.microsoft.com/graph/api/profilephoto-get"""
-    try:
-        meta = get_json(link, _graph(link, _photo_path(user_id, size)), stats=stats)
-    except GraphNotFound:
-        return None
-    # A user without a photo may get 200 with a 1x1 placeholder and an empty media ETag (graph-facts 7).
-    return meta.get("@odata.mediaEtag") or None
-
-
 # --- Batching -----------------------------------------------------------------------------------------------
 
 
@@ -483,7 +358,7 @@ def _run_batch_chunk(link, pending, stats):
     while pending:
         attempt += 1
         body = {"requests": list(pending.values())}
-        answer = _request(link, "POST", _graph(link, "/$batch"), json_body=body, stats=stats)[1]
+        answer = _request(link, "POST", f"{link.cloud.graph_url}/v1.0/$batch", json_body=body, stats=stats)[1]
         answers = {str(item.get("id")): item for item in answer.get("responses") or []}
         answers = {key: item for key, item in answers.items() if key in pending}
         if set(answers) != set(pending):

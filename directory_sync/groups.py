@@ -9,7 +9,7 @@ import json
 
 from django.db import transaction
 
-from directory_sync import bulk, graph
+from directory_sync import bulk, graph_reads
 from directory_sync.models import INDEXED_TEXT_LENGTH, DirectoryGroup, GroupMembership, OrgContact
 
 GROUP_SELECT = ("id", "displayName", "mail", "description", "mailEnabled", "securityEnabled", "groupTypes",
@@ -29,8 +29,9 @@ def _pages(ctx, resource, select, full):
     """The delta pages of a round (a full one when `full` or the saved link expired) and whether it is full."""
     saved = getattr(ctx.settings, f"{resource[:-1]}_delta_link")
     if full or not saved:
-        return graph.iter_delta(ctx.link, resource, select=list(select), stats=ctx.stats), True
-    return graph.iter_delta(ctx.link, resource, select=list(select), delta_link=saved, stats=ctx.stats), False
+        return graph_reads.iter_delta(ctx.link, resource, select=list(select), stats=ctx.stats), True
+    pages = graph_reads.iter_delta(ctx.link, resource, select=list(select), delta_link=saved, stats=ctx.stats)
+    return pages, False
 
 
 def sync_groups(ctx, *, full: bool, writer=None) -> tuple[str, bool, set]:

@@ -13,7 +13,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from directory_sync import rules
+from directory_sync import rules, rules_config
 from directory_sync.bulk import JsonText
 from tenants.models import EntraLink, OrgOwned
 
@@ -23,14 +23,14 @@ INDEXED_TEXT_LENGTH = 255
 
 
 def _default_config():
-    return rules.config_to_dict(rules.SyncConfig.default())
+    return rules_config.config_to_dict(rules.SyncConfig.default())
 
 
 class SyncSettings(OrgOwned):
     """How one link syncs: the rules configuration, clean-up and its removal threshold, and the delta state."""
 
     link = models.OneToOneField(EntraLink, on_delete=models.CASCADE, related_name="sync_settings")
-    config = models.JSONField(default=_default_config)  # rules.config_to_dict; validated on save
+    config = models.JSONField(default=_default_config)  # rules_config.config_to_dict; validated on save
     cleanup_enabled = models.BooleanField(default=False)
     removal_threshold_percent = models.PositiveSmallIntegerField(default=10)
     removal_threshold_count = models.PositiveIntegerField(default=500)
@@ -57,12 +57,12 @@ class SyncSettings(OrgOwned):
 
     def sync_config(self) -> rules.SyncConfig:
         """The stored configuration as rules.SyncConfig (raises rules.ConfigError when it is malformed)."""
-        return rules.config_from_dict(self.config)
+        return rules_config.config_from_dict(self.config)
 
     def set_sync_config(self, config: rules.SyncConfig) -> None:
         """Store a configuration after validating it (FieldError, RuleError, FilterError or ConfigError)."""
-        rules.validate_config(config)
-        self.config = rules.config_to_dict(config)
+        rules_config.validate_config(config)
+        self.config = rules_config.config_to_dict(config)
 
     def removal_limit(self, active_count: int) -> int:
         """The most removals one run may apply without an admin: the lower of the percentage of `active_count`
@@ -71,7 +71,7 @@ class SyncSettings(OrgOwned):
 
     def save(self, *args, **kwargs):
         # A configuration that cannot be read must never reach a night-time sync.
-        rules.validate_config(self.sync_config())
+        rules_config.validate_config(self.sync_config())
         super().save(*args, **kwargs)
 
 

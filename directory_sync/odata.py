@@ -1,14 +1,11 @@
-"""A validator (and local evaluator) for the OData `$filter` subset Microsoft Graph supports on /users.
+"""A parser and validator for the OData `$filter` subset Microsoft Graph supports on /users.
 
 Why parse it ourselves: a typo in the admin's filter should be reported when the filter is saved, with the
 position and in words, not as a 400 from Graph at sync time; and we must know whether the filter needs
 Graph's advanced query mode (`ConsistencyLevel: eventual` + `$count=true`). Delta rounds accept no `$filter`
-but `id` (graph-facts 5), so the engine also evaluates the same filter locally with `matches`.
+but `id` (graph-facts 5), so the engine also evaluates the same filter locally with `odata_eval.matches`.
 
-Capabilities follow graph-facts 4.3, taken from "Advanced query capabilities on directory objects"
-(learn.microsoft.com/graph/aad-advanced-queries) and its filter table. Where the table is silent we mark the
-construct advanced: an advanced request supports everything a default one does (except $expand, which a
-listing does not use), so over-marking costs a header, under-marking costs a failed sync.
+Which operators each property supports, and which need advanced query, is the table in `odata_capabilities`.
 """
 
 from __future__ import annotations
@@ -18,9 +15,9 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from directory_sync import fields
+from directory_sync import fields, odata_capabilities
 
-__all__ = ["FilterError", "FilterInfo", "matches", "parse_filter", "validate_filter"]
+__all__ = ["FilterError", "FilterInfo", "parse_filter", "validate_filter"]
 
 MAX_LENGTH = 3000
 MAX_DEPTH = 50
@@ -46,41 +43,6 @@ class FilterInfo:
     uses_manager: bool = False
 
 
-@dataclass(frozen=True)
-class _Prop:
-    kind: str  # string, bool, datetime, any (directory extensions), strings or licenses (collections)
-    eq_advanced: bool
-    starts: str | None = None  # None (unsupported), "default" or "advanced"
-    ends: bool = False  # endsWith is always advanced (graph-facts 4.3)
-
-
-# The filter table of graph-facts 4.3 ("Advanced query capabilities on directory objects"): which operators
-# each user property supports, and which of them Graph serves only as an advanced query.
-_D, _A = "default", "advanced"
-_PROPS: dict[str, _Prop] = {}
-_DEFAULT_STARTS = "displayName givenName surname jobTitle mail mailNickname userPrincipalName department city"
-for _name in (_DEFAULT_STARTS + " country usageLocation").split():
-    _PROPS[_name] = _Prop("string", False, _D, ends=_name in ("mail", "userPrincipalName"))
-for _name in "employeeId state onPremisesImmutableId".split():
-    _PROPS[_name] = _Prop("string", False, _A)
-for _name in "id userType externalUserState creationType manager/id".split():
-    _PROPS[_name] = _Prop("string", False)
-for _name in "companyName officeLocation mobilePhone faxNumber postalCode streetAddress preferredLanguage " \
-             "employeeType onPremisesSamAccountName".split():
-    _PROPS[_name] = _Prop("string", True, _A)
-for _name in ["employeeOrgData/costCenter", "employeeOrgData/division"] + [
-    f"onPremisesExtensionAttributes/extensionAttribute{n}" for n in range(1, 16)
-]:
-    _PROPS[_name] = _Prop("string", True)  # eq only, and only as an advanced query
-_PROPS["accountEnabled"] = _PROPS["onPremisesSyncEnabled"] = _Prop("bool", False)
-_PROPS["showInAddressList"] = _Prop("bool", True)
-_PROPS["createdDateTime"] = _Prop("datetime", False)  # eq, ge, le by default
-_PROPS["employeeHireDate"] = _Prop("datetime", True)
-_PROPS["proxyAddresses"] = _PROPS["otherMails"] = _Prop("strings", False, _D, ends=True)
-_PROPS["imAddresses"] = _Prop("strings", False, _A)
-_PROPS["businessPhones"] = _Prop("strings", True, _A)
-_PROPS["assignedLicenses"] = _Prop("licenses", False)
-_EXTENSION_RE = re.compile(r"extension_[0-9a-fA-F]{32}_[A-Za-z0-9_]{1,120}")
 _COMPARISONS = ("eq", "ne", "gt", "ge", "lt", "le")
 _KEYWORDS = frozenset(_COMPARISONS + ("and", "or", "not", "in", "true", "false", "null", "any", "all"))
 
@@ -250,7 +212,7 @@ class _Parser:
             if not (arg.kind == "NAME" and arg.value == variable):
                 raise FilterError(f"Expected the lambda variable '{variable}'", arg.pos)
             self.advance()
-            path, prop = collection, _PROPS[collection]
+            path, prop = collection, odata_capabilities.PROPS[collection]
         else:
             path, prop = self.parse_path()
             if prop.kind == "strings":
@@ -260,7 +222,7 @@ class _Parser:
         if name == "startswith":
             if prop.starts is None:
                 raise FilterError(f"Graph does not support startsWith on '{path}'", token.pos)
-            self.advanced |= prop.starts == _A
+            self.advanced |= prop.starts == odata_capabilities.ADVANCED
         else:
             if not prop.ends:
                 raise FilterError(
@@ -273,7 +235,7 @@ class _Parser:
         self.expect(")", "a closing parenthesis")
         return ("func", name, path, value)
 
-    def parse_path(self) -> tuple[str, _Prop]:
+    def parse_path(self) -> tuple[str, odata_capabilities.Prop]:
         start = self.token
         name = self.expect("NAME", "a property name").value
         path = str(name)
@@ -285,19 +247,20 @@ class _Parser:
             path += "/" + str(self.advance().value)
         return path, self.resolve(path, start.pos)
 
-    def resolve(self, path: str, pos: int) -> _Prop:
-        if path in _PROPS:
-            prop = _PROPS[path]
-        elif _EXTENSION_RE.fullmatch(path):
-            prop = _Prop("any", False, _A)  # directory extensions: eq by default, the rest advanced (4.5)
+    def resolve(self, path: str, pos: int) -> odata_capabilities.Prop:
+        if path in odata_capabilities.PROPS:
+            prop = odata_capabilities.PROPS[path]
+        elif odata_capabilities.EXTENSION_RE.fullmatch(path):
+            # directory extensions: eq by default, the rest advanced (4.5)
+            prop = odata_capabilities.Prop("any", False, odata_capabilities.ADVANCED)
         else:
-            known = {p.lower(): p for p in _PROPS}
+            known = {p.lower(): p for p in odata_capabilities.PROPS}
             if path.lower() in known:
                 message = f"Property names are case-sensitive: write '{known[path.lower()]}'"
             elif path in fields.USER_PROPERTIES or path.startswith("manager/"):
                 message = f"Graph cannot filter users by '{path}'"
             else:
-                close = difflib.get_close_matches(path, list(_PROPS), n=1, cutoff=0.6)
+                close = difflib.get_close_matches(path, list(odata_capabilities.PROPS), n=1, cutoff=0.6)
                 message = f"Unknown user property '{path}'"
                 message += f": did you mean '{close[0]}'?" if close else ""
             raise FilterError(message, pos)
@@ -316,7 +279,8 @@ class _Parser:
             )
         return self.parse_comparison(path, prop, start)
 
-    def parse_comparison(self, path: str, prop: _Prop, start: _Token, variable_kind: str = ""):
+    def parse_comparison(self, path: str, prop: odata_capabilities.Prop, start: _Token,
+                         variable_kind: str = ""):
         op_token = self.token
         if self.is_word("in"):
             self.advance()
@@ -344,7 +308,7 @@ class _Parser:
             self.advanced |= prop.eq_advanced
         return ("cmp", path, op, value)
 
-    def literal(self, prop: _Prop, path: str, variable_kind: str):
+    def literal(self, prop: odata_capabilities.Prop, path: str, variable_kind: str):
         token = self.advance()
         if token.kind == "NAME" and str(token.value).lower() in ("true", "false", "null"):
             value = {"true": True, "false": False, "null": None}[str(token.value).lower()]
@@ -365,7 +329,7 @@ class _Parser:
         }.get(prop.kind, "a text value in single quotes")
         raise FilterError(f"'{path}' compares with {expected}, found {_describe(token)}", token.pos)
 
-    def parse_collection_op(self, path: str, prop: _Prop, start: _Token):
+    def parse_collection_op(self, path: str, prop: odata_capabilities.Prop, start: _Token):
         op_token = self.advance()
         word = str(op_token.value).lower()
         if prop.kind not in ("strings", "licenses"):
@@ -431,89 +395,3 @@ def validate_filter(expr: str) -> FilterInfo:
     """Check `expr` against Graph's /users $filter subset; raise FilterError (position, words) if invalid."""
     return parse_filter(expr)[1]
 
-
-def matches(expr: str, user: dict, manager: dict | None = None) -> bool:
-    """Evaluate a valid filter on one Graph user as Graph would (string comparisons ignore case). An empty
-    filter matches everyone. Needs the FilterInfo.select properties in the user dict."""
-    tree, _ = _parse_cached(expr)
-    return tree is None or _evaluate(tree, user, manager or {})
-
-
-_CACHE: dict[str, tuple] = {}
-
-
-def _parse_cached(expr: str):
-    if expr not in _CACHE:
-        if len(_CACHE) > 256:
-            _CACHE.clear()
-        _CACHE[expr] = parse_filter(expr)
-    return _CACHE[expr]
-
-
-def _read(path: str, user: dict, manager: dict):
-    if path.startswith("manager/"):
-        return manager.get(path.split("/", 1)[1])
-    parent, _, part = path.partition("/")
-    value = user.get(parent)
-    if part:
-        value = value.get(part) if isinstance(value, dict) else None
-    return None if value == "" else value
-
-
-def _normal(value):
-    """Make a Graph value and a literal comparable: text ignores case, date-times compare as instants."""
-    if isinstance(value, str):
-        try:
-            if re.fullmatch(r"\d{4}-\d{2}-\d{2}T[\d:.]+(Z|[+-]\d{2}:\d{2})", value):
-                return datetime.fromisoformat(value)
-        except ValueError:
-            pass
-        return value.casefold()
-    return value
-
-
-def _compare(actual, op: str, expected) -> bool:
-    if expected is None:
-        return (actual is None) == (op == "eq")
-    if actual is None:
-        return op == "ne"
-    left, right = _normal(actual), _normal(expected)
-    if op in ("eq", "ne"):
-        return (left == right) == (op == "eq")
-    try:
-        return {"gt": left > right, "ge": left >= right, "lt": left < right, "le": left <= right}[op]
-    except TypeError:
-        return False
-
-
-def _evaluate(node, user: dict, manager: dict) -> bool:
-    kind = node[0]
-    if kind == "and":
-        return _evaluate(node[1], user, manager) and _evaluate(node[2], user, manager)
-    if kind == "or":
-        return _evaluate(node[1], user, manager) or _evaluate(node[2], user, manager)
-    if kind == "not":
-        return not _evaluate(node[1], user, manager)
-    if kind == "any":
-        entries = user.get(node[1]) if isinstance(user.get(node[1]), list) else []
-        return any(_evaluate_on(node[2], entry) for entry in entries)
-    if kind == "count":
-        entries = user.get(node[1]) if isinstance(user.get(node[1]), list) else []
-        return _compare(len(entries), node[2], node[3])
-    path = node[2] if kind == "func" else node[1]  # ("func", name, path, text) vs ("cmp"/"in", path, ...)
-    return _evaluate_on(node, _read(path, user, manager))
-
-
-def _evaluate_on(node, value) -> bool:
-    """Evaluate a leaf condition (cmp, in, func) against one value (a property or a lambda entry)."""
-    if isinstance(value, dict):  # an assignedLicenses entry: the lambda compares its skuId
-        value = value.get("skuId")
-    kind = node[0]
-    if kind == "cmp":
-        return _compare(value, node[2], node[3])
-    if kind == "in":
-        return any(_compare(value, "eq", option) for option in node[2])
-    if not isinstance(value, str):
-        return False
-    text, part = value.casefold(), node[3].casefold()
-    return text.startswith(part) if node[1] == "startswith" else text.endswith(part)

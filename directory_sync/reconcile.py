@@ -13,7 +13,7 @@ from django.db import connection, transaction
 from django.db.models.functions import Lower
 from django.utils import timezone
 
-from directory_sync import bulk, rules
+from directory_sync import bulk, rules, rules_config
 from directory_sync.models import INDEXED_TEXT_LENGTH, Employee, PendingRemoval, SyncRun
 
 # How many entries of each kind a run's diff lists (the counts are always complete).
@@ -54,7 +54,7 @@ class RunContext:
     mailbox_denied: bool = False
 
     def __post_init__(self):
-        self.fingerprint = self.fingerprint or rules.fingerprint(self.config)
+        self.fingerprint = self.fingerprint or rules_config.fingerprint(self.config)
 
     def note(self, kind: str, entry) -> None:
         """Add an entry to the run's diff list `kind`, up to DIFF_LIMIT entries."""

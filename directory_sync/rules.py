@@ -2,7 +2,8 @@
 
 No Django and no I/O: the engine, the preview and the settings views call the same functions, and the engine
 adapts its models to these plain dataclasses. A user is never dropped silently: every excluded user carries
-reasons in words, and `explain` gives the preview's "why is this person in or out" trace.
+reasons in words, and `explain` gives the preview's "why is this person in or out" trace. Validating, storing
+and fingerprinting a configuration live in `rules_config`.
 """
 
 from __future__ import annotations
@@ -11,25 +12,20 @@ import functools
 import hashlib
 import json
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from directory_sync import fields as catalogue
-from directory_sync import odata
+from directory_sync import odata, odata_eval
 
 __all__ = [
-    "AttributeRule", "ConfigError", "EmailSteps", "MappedUser", "RuleError", "SyncConfig", "config_from_dict",
-    "config_to_dict", "explain", "find_duplicate_emails", "fingerprint", "graph_select", "manager_select",
-    "map_user", "needs_mailbox_settings", "needs_manager", "resolve_email", "rule_matches", "validate_config",
-    "validate_rules",
+    "AttributeRule", "ConfigError", "EmailSteps", "MappedUser", "RuleError", "SyncConfig", "explain",
+    "find_duplicate_emails", "graph_select", "manager_select", "map_user", "needs_mailbox_settings",
+    "needs_manager", "resolve_email", "rule_matches",
 ]
 
 OPERATORS = ("equals", "not_equals", "contains", "starts_with", "is_empty", "is_not_empty", "regex")
 ACTIONS = ("include", "exclude")
 EMAIL_SOURCES = ("mail", "proxyAddresses", "otherMails", "userPrincipalName")
-MAX_REGEX_LENGTH = 200
-# A group holding a quantifier that is itself repeated, as in (a+)+ or (\w*\s?)*: the classic shape of
-# catastrophic backtracking. `re` has no time limit, so such patterns are refused when saved.
-_NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)\s*[+*{]")
 _OPERATOR_WORDS = {
     "equals": "equals", "not_equals": "does not equal", "contains": "contains", "starts_with": "starts with",
     "is_empty": "is empty", "is_not_empty": "is not empty", "regex": "matches the pattern",
@@ -320,7 +316,7 @@ def _evaluate(config, user, manager, group_ids, email) -> tuple[list[str], list[
     """Run every filter; return (reasons for exclusion, lines saying which checks passed)."""
     reasons, passes = [], []
     if config.odata_filter:
-        if odata.matches(config.odata_filter, user, manager):
+        if odata_eval.matches(config.odata_filter, user, manager):
             passes.append(f"matches the directory filter ({config.odata_filter})")
         else:
             reasons.append(f"outside the directory filter ({config.odata_filter})")
@@ -414,115 +410,3 @@ def explain(config: SyncConfig, user: dict, manager: dict | None = None,
     lines.append("Included" if not reasons else "Not included")
     return lines
 
-
-# ---------------------------------------------------------------- validation and storage
-
-
-def validate_rules(rules, specs=catalogue.DEFAULT_FIELDS) -> None:
-    """Raise RuleError unless every rule names a readable field, a known operator and action, and a value
-    (a valid, bounded regular expression for `regex`)."""
-    keys = {spec.key: spec.source for spec in specs}
-    for rule in rules:
-        if not isinstance(rule, AttributeRule):
-            raise RuleError(f"Not a rule: {rule!r}.")
-        if not isinstance(rule.field, str) or not rule.field.strip():
-            raise RuleError("Choose the field a rule tests.")
-        try:
-            parsed = catalogue.parse_source(keys.get(rule.field, rule.field))
-        except catalogue.FieldError as error:
-            raise RuleError(
-                f"Rule on '{rule.field}': it is neither a mapped field nor readable: {error}"
-            ) from None
-        if parsed.kind == "photo":
-            raise RuleError("Rules cannot test the photo.")
-        if rule.op not in OPERATORS:
-            raise RuleError(f"Unknown rule operator '{rule.op}': use one of {', '.join(OPERATORS)}.")
-        if rule.action not in ACTIONS:
-            raise RuleError(f"A rule either includes or excludes, not '{rule.action}'.")
-        if not isinstance(rule.value, str) or not isinstance(rule.case_sensitive, bool):
-            raise RuleError(f"Rule '{rule.describe()}' has a malformed value.")
-        if rule.op not in ("is_empty", "is_not_empty") and not rule.value:
-            raise RuleError(f"Rule on '{rule.field}' needs a value to compare with.")
-        if rule.op == "regex":
-            _check_pattern(rule.value)
-
-
-def _check_pattern(pattern: str) -> None:
-    if len(pattern) > MAX_REGEX_LENGTH:
-        raise RuleError(f"The pattern is longer than {MAX_REGEX_LENGTH} characters.")
-    if _NESTED_QUANTIFIER.search(pattern):
-        raise RuleError("The pattern repeats a group that itself repeats, such as (a+)+, which can take "
-                        "forever to test; simplify it.")
-    try:
-        re.compile(pattern)
-    except re.error as error:
-        raise RuleError(f"The pattern is not a valid regular expression: {error.msg} at character "
-                        f"{(error.pos or 0) + 1}.") from None
-
-
-def validate_config(config: SyncConfig) -> None:
-    """Raise FieldError, RuleError, FilterError or ConfigError unless the whole configuration can be saved."""
-    catalogue.validate_field_specs(config.fields)
-    validate_rules(config.rules, config.fields)
-    odata.validate_filter(config.odata_filter)
-    if not any(asdict(config.email_steps).values()):
-        raise ConfigError("Turn on at least one email source.")
-    if not all(isinstance(group_id, str) and group_id for group_id in config.scope_group_ids):
-        raise ConfigError("Group scoping holds an empty or malformed group id.")
-
-
-_PRESETS = ("exclude_disabled", "exclude_guests", "exclude_unlicensed", "exclude_rooms_equipment",
-            "exclude_shared_mailboxes")
-
-
-def config_to_dict(config: SyncConfig) -> dict:
-    """A JSON-serialisable dict of the configuration (for a JSONField and the preview)."""
-    return {
-        "version": 1,
-        "fields": [asdict(spec) for spec in config.fields],
-        "email_steps": asdict(config.email_steps),
-        "odata_filter": config.odata_filter,
-        "rules": [asdict(rule) for rule in config.rules],
-        "scope_group_ids": sorted(config.scope_group_ids),
-        **{name: getattr(config, name) for name in _PRESETS},
-    }
-
-
-def config_from_dict(data: dict) -> SyncConfig:
-    """Rebuild a configuration from config_to_dict's output; missing keys take defaults, malformed data raises
-    ConfigError. The result still goes through validate_config before it is saved."""
-    if not isinstance(data, dict):
-        raise ConfigError("The stored sync configuration is not an object.")
-    default = SyncConfig.default()
-    try:
-        specs = tuple(catalogue.FieldSpec(str(f["key"]), str(f["label"]), str(f["source"]))
-                      for f in data["fields"]) if "fields" in data else default.fields
-        steps = EmailSteps(**{k: _boolean(v) for k, v in data.get("email_steps", {}).items()})
-        rules = tuple(
-            AttributeRule(str(r["field"]), str(r["op"]), str(r.get("value", "")),
-                          str(r.get("action", "exclude")), _boolean(r.get("case_sensitive", False)))
-            for r in data.get("rules", [])
-        )
-        groups = frozenset(str(group_id) for group_id in data.get("scope_group_ids", []))
-        presets = {name: _boolean(data.get(name, getattr(default, name))) for name in _PRESETS}
-        odata_filter = data.get("odata_filter", "")
-    except (KeyError, TypeError, AttributeError, ValueError) as error:
-        raise ConfigError(f"The stored sync configuration is malformed: {error!r}") from None
-    if not isinstance(odata_filter, str):
-        raise ConfigError("The stored directory filter is not text.")
-    return SyncConfig(fields=specs, email_steps=steps, odata_filter=odata_filter, rules=rules,
-                      scope_group_ids=groups, **presets)
-
-
-def _boolean(value) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"expected true or false, got {value!r}")
-    return value
-
-
-def fingerprint(config: SyncConfig) -> str:
-    """A hash that changes whenever what is fetched, mapped or filtered changes (labels and column order do
-    not count): when it differs from the last run's, the engine forces a full reconciliation."""
-    data = config_to_dict(config)
-    data["fields"] = sorted((spec.key, spec.source) for spec in config.fields)
-    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()

@@ -14,7 +14,7 @@ from django.db.models import Count, Max
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from directory_sync import engine, forms, graph, odata, preview, rules
+from directory_sync import engine, forms, graph, graph_reads, odata, preview, rules, rules_config
 from directory_sync.models import DirectoryGroup, Employee, SyncRun, SyncSettings
 from directory_sync.views import is_admin, org_link, require_admin
 from portal import audit
@@ -45,10 +45,10 @@ def _save(request, link, action: str, change) -> bool:
     except ValueError as error:  # FieldError, RuleError, FilterError, ConfigError
         messages.error(request, str(error))
         return False
-    old, new = rules.config_to_dict(before), rules.config_to_dict(after)
+    old, new = rules_config.config_to_dict(before), rules_config.config_to_dict(after)
     changed = {key: {"before": old[key], "after": new[key]} for key in new if old.get(key) != new[key]}
     audit.record(request.organization, request.user, action, link.name, link_id=link.pk, changes=changed)
-    full = rules.fingerprint(before) != rules.fingerprint(after)
+    full = rules_config.fingerprint(before) != rules_config.fingerprint(after)
     messages.success(
         request, "Saved." + (" The next sync reads the whole directory again to apply it." if full else "")
     )
@@ -149,7 +149,7 @@ def _preset_counts(link, config):
         .first()
     )
     changed = state["changed"].timestamp() if state["changed"] else 0
-    key = f"sync:preset-counts:{link.uid}:{last}:{state['n']}:{changed}:{rules.fingerprint(config)}"
+    key = f"sync:preset-counts:{link.uid}:{last}:{state['n']}:{changed}:{rules_config.fingerprint(config)}"
     counts = cache.get(key)
     if counts is None:
         counts = preview.preset_counts(link, config)
@@ -173,10 +173,11 @@ def test_filter_against_graph(link, odata_filter: str) -> tuple[bool, str]:
     """Ask Microsoft Graph for the first page of users matching the filter: (worked, what to tell the admin)."""
     info = odata.validate_filter(odata_filter)
     try:
-        pages = graph.iter_user_pages(
-            link, ["id", "displayName"], odata_filter=odata_filter, advanced=info.needs_advanced_query
-        )
-        first = next(iter(pages), [])
+        with graph.answer_within():  # the admin waits on the filters page
+            pages = graph_reads.iter_user_pages(
+                link, ["id", "displayName"], odata_filter=odata_filter, advanced=info.needs_advanced_query
+            )
+            first = next(iter(pages), [])
     except graph.GraphError as error:
         return False, error.admin_message
     more = " or more" if len(first) >= 999 else ""
@@ -219,7 +220,7 @@ def filters_edit(request, org_slug, link_id):
                 graph_test = test_filter_against_graph(link, new.odata_filter)
             elif filter_error is None and action == "preview":
                 try:
-                    rules.validate_rules(new.rules, new.fields)
+                    rules_config.validate_rules(new.rules, new.fields)
                     result = _preview(request, link, new)
                 except rules.RuleError as error:
                     messages.error(request, str(error))

@@ -18,7 +18,7 @@ from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from directory_sync import engine, fields, rules, tasks
+from directory_sync import engine, fields, rules, rules_config, tasks
 from directory_sync.models import (
     DirectoryGroup,
     Employee,
@@ -59,7 +59,7 @@ def columns_for(link) -> list[fields.FieldSpec]:
         stored = SyncSettings.objects.filter(link=link).values_list("config", flat=True).first()
         if stored is not None:
             try:
-                config = rules.config_from_dict(stored)
+                config = rules_config.config_from_dict(stored)
             except rules.ConfigError:
                 pass  # a malformed stored config must not break the Employees view: show the defaults
     return [spec for spec in config.fields if spec.source != fields.PHOTO_SOURCE]

@@ -3,9 +3,10 @@
 Pure Python, no Django: the model and the views pass plain strings. The template language is a small,
 loop-free subset of Jinja2 (placeholders, `{% if %}` lines, a short list of filters), so a render's work is
 bounded by the template's size. Directory values are always escaped and never parsed as a template.
+This module checks templates and renders them; the Jinja2 environment they run in is in `sandbox.py`, and the
+sanitising and email-client checks applied to the output are in `emailsafe.py`.
 """
 
-import contextvars
 import difflib
 import functools
 import re
@@ -13,21 +14,14 @@ import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
-import markupsafe
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, nodes
-from jinja2 import filters as jinja_filters
-from jinja2 import tests as jinja_tests
+from jinja2 import TemplateError, TemplateSyntaxError, nodes
 from jinja2.exceptions import SecurityError, UndefinedError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from signatures import emailsafe
+from signatures import emailsafe, sandbox
 
 MAX_SOURCE_CHARS = 100_000  # a generous signature template is a few thousand characters
 MAX_VALUE_CHARS = 2_000  # Graph's longest string we map (streetAddress) is 1,024
-MAX_PIECE_CHARS = 20_000  # any one string a filter or operator may build
 MAX_OUTPUT_CHARS = 100_000  # ten times Gmail's limit: beyond this the template is broken, not big
-MAX_WORK_CHARS = 200_000  # all the text one render's filters and operators may build together
-MAX_NUMBER_BITS = 1_024
 
 PLACEHOLDERS = {
     "first_name": "First name",
@@ -98,171 +92,6 @@ def clean_value(value: str) -> str:
     return unicodedata.normalize("NFC", _UNSAFE_CHARS.sub("", value))[:MAX_VALUE_CHARS]
 
 
-# ---- the sandbox -------------------------------------------------------------------------------------------
-
-
-class _Refused(SecurityError):
-    """A sandbox refusal whose message (a noun phrase) is ours and safe to show to the editor."""
-
-
-# What one render may still build, in characters, across every filter and operator: with no loops a
-# template could otherwise repeat a 20,000-character piece as often as its source allows.
-_work_left: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("work_left", default=None)
-
-
-def _checked(result):
-    if isinstance(result, (str, list, tuple)):
-        if len(result) > MAX_PIECE_CHARS:
-            raise _Refused("building a text longer than a signature can hold")
-        work_left = _work_left.get()
-        if work_left is not None:
-            work_left[0] -= len(result)
-            if work_left[0] < 0:
-                raise _Refused("building this much text")
-    return result
-
-
-def _filter(function, needs: str | None = None):
-    """A size-checked filter, marked pass_context so that Jinja never runs it while compiling."""
-
-    @jinja_filters.pass_context
-    def run(context, *args, **kwargs):
-        if needs == "environment":
-            args = (context.environment, *args)
-        elif needs == "eval_context":
-            args = (context.eval_ctx, *args)
-        elif needs == "context":
-            args = (context, *args)
-        return _checked(function(*args, **kwargs))
-
-    return run
-
-
-def _replace(eval_ctx, value, old, new, count=None):
-    text, old, new = str(value), str(old), str(new)
-    occurrences = len(text) + 1 if not old else text.count(old)
-    if count is not None:
-        occurrences = min(occurrences, max(int(count), 0))
-    # escaping can grow text up to 5 times (' -> &#39;)
-    if (len(text) + occurrences * max(len(new) - len(old), 0)) * 5 > MAX_PIECE_CHARS:
-        raise _Refused("building a text longer than a signature can hold")
-    return jinja_filters.do_replace(eval_ctx, value, old, new, count)
-
-
-def _join(eval_ctx, value, d="", attribute=None):
-    if attribute is not None:
-        raise _Refused("`join(attribute=...)`")
-    items = list(value)
-    if sum(len(str(item)) for item in items) + len(str(d)) * len(items) > MAX_PIECE_CHARS:
-        raise _Refused("building a text longer than a signature can hold")
-    return jinja_filters.sync_do_join(eval_ctx, items, d)
-
-
-def _select(context, value, *args, **kwargs):
-    # A list, not a generator, so printing it never shows a Python object's repr.
-    return list(jinja_filters.sync_do_select(context, value, *args, **kwargs))
-
-
-SAFE_FILTERS = {
-    "upper": _filter(jinja_filters.do_upper),
-    "lower": _filter(jinja_filters.do_lower),
-    "title": _filter(jinja_filters.do_title),
-    "capitalize": _filter(jinja_filters.do_capitalize),
-    "trim": _filter(jinja_filters.do_trim),
-    "default": _filter(jinja_filters.do_default),
-    "d": _filter(jinja_filters.do_default),
-    "truncate": _filter(jinja_filters.do_truncate, "environment"),
-    "e": _filter(markupsafe.escape),
-    "escape": _filter(markupsafe.escape),
-    "length": _filter(len),
-    "count": _filter(len),
-    "first": _filter(jinja_filters.sync_do_first, "environment"),
-    "last": _filter(jinja_filters.do_last, "environment"),
-    "striptags": _filter(jinja_filters.do_striptags),
-    "urlencode": _filter(jinja_filters.do_urlencode),
-    "wordcount": _filter(jinja_filters.do_wordcount),
-    "replace": _filter(_replace, "eval_context"),
-    "join": _filter(_join, "eval_context"),
-    "select": _filter(_select, "context"),
-}
-SAFE_TESTS = {
-    name: jinja_tests.TESTS[name]
-    for name in (
-        "defined", "undefined", "none", "string", "number", "lower", "upper", "true", "false", "boolean",
-        "integer", "float", "even", "odd", "divisibleby", "in", "eq", "equalto", "==", "ne", "!=",
-        "lt", "<", "le", "<=", "gt", ">", "ge", ">=",
-    )
-}  # fmt: skip
-
-
-class _SignatureSandbox(ImmutableSandboxedEnvironment):
-    """Jinja's immutable sandbox with every door we do not need shut: no attributes, no calls, no globals."""
-
-    intercepted_binops = frozenset({"+", "-", "*", "/", "//", "%", "**"})
-
-    def __init__(self, *, autoescape: bool):
-        super().__init__(
-            autoescape=autoescape,
-            undefined=ChainableUndefined,
-            trim_blocks=True,
-            lstrip_blocks=True,
-            finalize=lambda value: "" if value is None else value,
-        )
-        self.globals.clear()  # drops range, dict, lipsum, cycler, joiner, namespace
-        self.filters = dict(SAFE_FILTERS)
-        self.tests = dict(SAFE_TESTS)
-
-    def is_safe_attribute(self, obj, attr, value):
-        return False
-
-    def is_safe_callable(self, obj):
-        return False
-
-    def wrap_str_format(self, value):
-        return None  # str.format is reachable only through attributes, and those are all refused
-
-    def unsafe_undefined(self, obj, attribute):
-        raise _Refused(f"reading `{attribute}`")
-
-    def getattr(self, obj, attribute):
-        raise _Refused(f"reading `.{attribute}`")
-
-    def call_binop(self, context, operator, left, right):
-        if operator == "%" and isinstance(left, str):
-            raise _Refused("`%` formatting of text")
-        if operator == "**":
-            _check_power(left, right)
-        if operator == "*":
-            _check_product(left, right)
-        if operator == "+" and isinstance(left, (str, list, tuple)) and hasattr(right, "__len__"):
-            if len(left) + len(right) > MAX_PIECE_CHARS:
-                raise _Refused("building a text longer than a signature can hold")
-        return _checked(self.binop_table[operator](left, right))
-
-
-def _check_power(base, exponent):
-    if not isinstance(base, (int, float)) or not isinstance(exponent, (int, float)):
-        return  # the operator itself raises TypeError
-    too_many_bits = isinstance(base, int) and abs(base).bit_length() * abs(exponent) > MAX_NUMBER_BITS
-    if abs(exponent) > 100 or too_many_bits:
-        raise _Refused("a number this large")
-
-
-def _check_product(left, right):
-    for sequence, times in ((left, right), (right, left)):
-        if isinstance(sequence, (str, list, tuple)) and isinstance(times, int):
-            if len(sequence) * times > MAX_PIECE_CHARS:
-                raise _Refused("building a text longer than a signature can hold")
-            return
-    if isinstance(left, int) and isinstance(right, int):
-        if abs(left).bit_length() + abs(right).bit_length() > MAX_NUMBER_BITS:
-            raise _Refused("a number this large")
-
-
-_HTML_ENV = _SignatureSandbox(autoescape=True)
-_TEXT_ENV = _SignatureSandbox(autoescape=False)  # plain text is not HTML; whoever shows it escapes it
-
-
 # ---- checking a template -----------------------------------------------------------------------------------
 
 # The only node types a signature template may contain. No loops, macros, blocks, assignments, calls,
@@ -305,7 +134,7 @@ def check_template(
     if len(html_source) > MAX_SOURCE_CHARS:
         return [TemplateProblem(None, f"The template is over {MAX_SOURCE_CHARS:,} characters; shorten it.")]
     try:
-        tree = (_TEXT_ENV if text else _HTML_ENV).parse(html_source)
+        tree = (sandbox.TEXT_ENV if text else sandbox.HTML_ENV).parse(html_source)
         problems = _check_nodes(tree, known)
         if not any(problem.is_blocking for problem in problems):
             _compile(html_source, text)
@@ -345,12 +174,14 @@ def _check_nodes(tree: nodes.Template, known: set[str]) -> list[TemplateProblem]
             message = f"`{{{{ {node.name} }}}}` is not a known placeholder, so it will show empty"
             message += _did_you_mean(node.name, known)
             problems.append(TemplateProblem(line, message, is_blocking=False))
-        elif isinstance(node, nodes.Filter) and node.name not in SAFE_FILTERS:
+        elif isinstance(node, nodes.Filter) and node.name not in sandbox.SAFE_FILTERS:
             message = f"there is no filter called `{node.name}`"
-            problems.append(TemplateProblem(line, message + _did_you_mean(node.name, SAFE_FILTERS, "`")))
-        elif isinstance(node, nodes.Test) and node.name not in SAFE_TESTS:
+            message += _did_you_mean(node.name, sandbox.SAFE_FILTERS, "`")
+            problems.append(TemplateProblem(line, message))
+        elif isinstance(node, nodes.Test) and node.name not in sandbox.SAFE_TESTS:
             message = f"there is no test called `{node.name}`"
-            problems.append(TemplateProblem(line, message + _did_you_mean(node.name, SAFE_TESTS, "`")))
+            message += _did_you_mean(node.name, sandbox.SAFE_TESTS, "`")
+            problems.append(TemplateProblem(line, message))
     return problems
 
 
@@ -414,7 +245,7 @@ def _scan_blocks(source: str) -> list[tuple[str, int, str]]:
     """Block tags (tag, line, source text) still open at the end, from Jinja's lexer (up to a lexer error)."""
     stack, current = [], None  # current: [line, source pieces, tag name] of the tag being read
     try:
-        for line, kind, value in _HTML_ENV.lex(source):
+        for line, kind, value in sandbox.HTML_ENV.lex(source):
             if kind == "block_begin":
                 current = [line, [value], ""]
             elif current:
@@ -434,7 +265,7 @@ def _scan_blocks(source: str) -> list[tuple[str, int, str]]:
 
 @functools.lru_cache(maxsize=128)
 def _compile(source: str, text: bool):
-    return (_TEXT_ENV if text else _HTML_ENV).from_string(source)
+    return (sandbox.TEXT_ENV if text else sandbox.HTML_ENV).from_string(source)
 
 
 # ---- rendering ---------------------------------------------------------------------------------------------
@@ -485,15 +316,15 @@ def _render(source: str, values: dict[str, str], *, text: bool) -> str:
         raise TemplateProblemError(list(problems))
     template = _compile(source, text)
     pieces, size = [], 0
-    budget = _work_left.set([MAX_WORK_CHARS])
+    budget = sandbox.work_budget.set([sandbox.MAX_WORK_CHARS])
     try:
         for piece in template.generate(values):
             size += len(piece)
             if size > MAX_OUTPUT_CHARS:
-                raise _Refused(f"an output over {MAX_OUTPUT_CHARS:,} characters")
+                raise sandbox.Refused(f"an output over {MAX_OUTPUT_CHARS:,} characters")
             pieces.append(piece)
     except SecurityError as exc:
-        what = str(exc) if isinstance(exc, _Refused) else "something here"
+        what = str(exc) if isinstance(exc, sandbox.Refused) else "something here"
         raise TemplateProblemError(
             [TemplateProblem(_template_line(exc), f"{what} is not allowed in a signature template")]
         ) from None
@@ -505,7 +336,7 @@ def _render(source: str, values: dict[str, str], *, text: bool) -> str:
         message = f"the template could not be rendered ({type(exc).__name__}: {str(exc)[:200]})"
         raise TemplateProblemError([TemplateProblem(_template_line(exc), message)]) from None
     finally:
-        _work_left.reset(budget)
+        sandbox.work_budget.reset(budget)
     return "".join(pieces)
 
 

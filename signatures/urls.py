@@ -1,21 +1,21 @@
 from django.urls import path
 
-from signatures import views
+from signatures import employee_page_views, views
 
 app_name = "signatures"
 
 urlpatterns = [
     # Employees themselves, first because they are the busiest URLs: a signed link, or Microsoft sign-in
     # (the callback path is the one registered on the app).
-    path("s/<str:token>/", views.page_by_link, name="page_by_link"),
-    path("s/<str:token>/signature.htm", views.download_by_link, name="download_by_link"),
-    path("signature/", views.signature_home, name="signature_home"),
-    path("signature/signature.htm", views.signature_download, name="signature_download"),
-    path("signature/signin/", views.signin_start, name="signin_start"),
-    path("signature/signin/callback/", views.signin_callback, name="signin_callback"),
-    path("signature/signout/", views.signout, name="signout"),
+    path("s/<str:token>/", employee_page_views.page_by_link, name="page_by_link"),
+    path("s/<str:token>/signature.htm", employee_page_views.download_by_link, name="download_by_link"),
+    path("signature/", employee_page_views.signature_home, name="signature_home"),
+    path("signature/signature.htm", employee_page_views.signature_download, name="signature_download"),
+    path("signature/signin/", employee_page_views.signin_start, name="signin_start"),
+    path("signature/signin/callback/", employee_page_views.signin_callback, name="signin_callback"),
+    path("signature/signout/", employee_page_views.signout, name="signout"),
     # Photos inside signatures: public (mail clients fetch them), at an unguessable address.
-    path("p/<uuid:uid>.jpg", views.photo, name="photo"),
+    path("p/<uuid:uid>.jpg", employee_page_views.photo, name="photo"),
     # Editors and admins: templates and assignment rules.
     path("o/<slug:org_slug>/signatures/templates/", views.template_list, name="template_list"),
     path("o/<slug:org_slug>/signatures/templates/new/", views.template_new, name="template_new"),

@@ -10,7 +10,7 @@ from typing import Callable
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from directory_sync import graph, rules
+from directory_sync import graph, graph_reads, rules
 from tenants import secrets as crypto
 from tenants.models import EntraLink
 
@@ -104,8 +104,8 @@ def _read_token(link, facts):
 
 
 def _read_organization(link, facts):
-    org = graph.get_organization(link)
-    domain = graph.initial_domain(org)
+    org = graph_reads.get_organization(link)
+    domain = graph_reads.initial_domain(org)
     return f"{org.get('displayName') or org.get('id')}" + (f" ({domain})" if domain else "")
 
 
@@ -121,7 +121,7 @@ def _read_user(link, facts):
 def _read_photo(link, facts):
     if "user_id" not in facts:
         raise Skip("No user to read a photo of.")
-    photo = graph.get_photo(link, facts["user_id"], size="48x48")
+    photo = graph_reads.get_photo(link, facts["user_id"], size="48x48")
     return "Read the user's photo." if photo else "Photos can be read (this user has none)."
 
 

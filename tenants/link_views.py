@@ -8,7 +8,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from tenants import connectivity, linking
+from directory_sync import graph
+from tenants import connectivity, consent, linking
 from tenants.decorators import org_member
 from tenants.link_forms import ConsentStartForm, LinkRenameForm, OwnAppForm
 from tenants.models import EntraLink, Role
@@ -26,7 +27,7 @@ def link_list(request, org_slug):
         "links": [link for link in links if link.is_active],
         "unlinked": [link for link in links if not link.is_active],
         "can_manage": request.membership.has_role(Role.ADMIN),
-        "consent_enabled": linking.consent_enabled(),
+        "consent_enabled": consent.consent_enabled(),
     }
     return render(request, "tenants/link_list.html", context)
 
@@ -34,14 +35,14 @@ def link_list(request, org_slug):
 @org_member(role=Role.ADMIN)
 def link_consent_start(request, org_slug):
     """Ask for the link's name and cloud, then send the admin to Microsoft's admin-consent page."""
-    if not linking.consent_enabled():
+    if not consent.consent_enabled():
         messages.error(request, "The operator has not configured Signet's multi-tenant app; link with your "
                                 "own app registration instead.")
         return redirect("tenants:link_list", org_slug)
     form = ConsentStartForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            url = linking.begin_consent(request.session, request.user, request.organization,
+            url = consent.begin_consent(request.session, request.user, request.organization,
                                         form.cleaned_data["name"], form.cleaned_data["cloud"])
         except linking.LinkError as error:
             form.add_error(None, error.admin_message)
@@ -53,7 +54,8 @@ def link_consent_start(request, org_slug):
 @never_cache
 def link_consent_callback(request):
     """Where Microsoft sends the admin back (one fixed URL for every organisation: the state says which)."""
-    result = linking.complete_consent(request.session, request.user, request.GET)
+    with graph.answer_within():  # the admin waits on this page
+        result = consent.complete_consent(request.session, request.user, request.GET)
     if result.organization is not None:
         if result.is_linked:
             messages.success(request, result.message)
@@ -88,10 +90,12 @@ def _own_app_form(request, org_slug, link):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            saved = linking.link_own_app(
-                request.organization, name=data["name"], cloud_key=data["cloud"], tenant=data["tenant"],
-                client_id=data["client_id"], client_secret=data["client_secret"], certificate=data["certificate"],
-                secret_expires_on=data["secret_expires_on"], user=request.user, link=link)
+            with graph.answer_within():
+                saved = linking.link_own_app(
+                    request.organization, name=data["name"], cloud_key=data["cloud"], tenant=data["tenant"],
+                    client_id=data["client_id"], client_secret=data["client_secret"],
+                    certificate=data["certificate"], secret_expires_on=data["secret_expires_on"],
+                    user=request.user, link=link)
         except linking.LinkError as error:
             form.add_error(None, error.admin_message)
         else:
@@ -109,7 +113,8 @@ def link_check(request, org_slug, link_id):
     if not link.is_active:
         messages.error(request, "This link is unlinked; link it again first.")
         return redirect("tenants:link_list", org_slug)
-    result = connectivity.check_connectivity(link)
+    with graph.answer_within():
+        result = connectivity.check_connectivity(link)
     if result["ok"]:
         messages.success(request, f"{link.name}: {result['summary']}")
     else:
@@ -137,7 +142,7 @@ def link_relink(request, org_slug, link_id):
     if link.uses_own_app:
         return redirect("tenants:link_edit", org_slug, link.pk)
     try:
-        return redirect(linking.relink_consent(request.session, request.user, link))
+        return redirect(consent.relink_consent(request.session, request.user, link))
     except linking.LinkError as error:
         messages.error(request, error.admin_message)
         return redirect("tenants:link_list", org_slug)

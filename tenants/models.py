@@ -279,7 +279,7 @@ class LinkAttempt(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
                              related_name="+")
     method = models.CharField(max_length=20, choices=Method.choices)
-    outcome = models.CharField(max_length=24)  # ConsentRequest.Outcome values, plus the own-app ones in linking.py
+    outcome = models.CharField(max_length=24)  # ConsentRequest.Outcome values, plus those in consent.py, linking.py
     tenant = models.CharField(max_length=256, blank=True)  # as given: a GUID or domain, never trusted
     link = models.ForeignKey(EntraLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     detail = models.TextField(blank=True)  # what the admin was told; never a secret

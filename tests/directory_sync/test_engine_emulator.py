@@ -3,7 +3,7 @@ import random
 
 import pytest
 
-from directory_sync import engine, graph
+from directory_sync import engine, graph, graph_reads
 from directory_sync.models import (
     DirectoryGroup,
     Employee,
@@ -15,7 +15,7 @@ from directory_sync.models import (
 
 
 def directory_ids(link):
-    return {user["id"] for page in graph.iter_user_pages(link, ["id"]) for user in page}
+    return {user["id"] for page in graph_reads.iter_user_pages(link, ["id"]) for user in page}
 
 
 def employee_ids(link, *statuses):
@@ -174,7 +174,7 @@ def test_throttling_that_does_not_stop_fails_the_run_for_the_task_to_retry(emu_l
 
 
 def test_token_expiring_during_the_run_is_renewed(emu_link, emu, monkeypatch):
-    monkeypatch.setattr(graph, "PAGE_SIZE", 25)
+    monkeypatch.setattr(graph_reads, "PAGE_SIZE", 25)
     # Tokens live 3 s and three pages take 1.2 s each: tokens expire while the run goes, and msal (which renews
     # a token with under 5 minutes left) and graph.py's one renewal on 401 must keep it going.
     emu.control.set_token_lifetime(3)
@@ -198,7 +198,7 @@ def test_revoked_consent_fails_the_run_with_words_and_removes_nobody(emu_link, e
 
 def test_a_failure_at_a_random_page_never_removes_anyone(emu_link, emu, monkeypatch):
     """100 full runs, each failing from a random page on: nobody removed, nothing changed, every time."""
-    monkeypatch.setattr(graph, "PAGE_SIZE", 20)
+    monkeypatch.setattr(graph_reads, "PAGE_SIZE", 20)
     monkeypatch.setattr(graph, "MAX_ATTEMPTS", 2)  # retries are tested above; here only the outcome matters
     cleanup_on(emu_link, removal_threshold_percent=100, removal_threshold_count=1000,
                sync_groups=False, sync_contacts=False, sync_photos=False)

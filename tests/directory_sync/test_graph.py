@@ -5,13 +5,14 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
+from types import SimpleNamespace
 from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
 
-from directory_sync import graph
+from directory_sync import graph, graph_reads
 
 LOGIN = "https://login.example.test"
 GRAPH = "https://graph.example.test"
@@ -147,8 +148,8 @@ def test_token_acquired_once_and_reused_across_pages(rsps, login, link):
     rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}], "@odata.nextLink": next_link})
     rsps.add(responses.GET, f"{GRAPH}/v1.0/next?p=2", json={"value": [{"id": "u2"}]})
 
-    pages = list(graph.iter_user_pages(link, ["id", "displayName"]))
-    list(graph.iter_user_pages(link, ["id", "displayName"]))  # a second run in the same worker
+    pages = list(graph_reads.iter_user_pages(link, ["id", "displayName"]))
+    list(graph_reads.iter_user_pages(link, ["id", "displayName"]))  # a second run in the same worker
 
     assert pages == [[{"id": "u1"}], [{"id": "u2"}]]
     assert len(login.token_requests) == 1
@@ -161,8 +162,8 @@ def test_each_link_gets_its_own_app(rsps, login):
     other_login = Login(rsps, tenant="other-tenant")
     rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
 
-    graph.get_organization(Link(pk=1))
-    graph.get_organization(Link(pk=2, tenant_id="other-tenant"))
+    graph_reads.get_organization(Link(pk=1))
+    graph_reads.get_organization(Link(pk=2, tenant_id="other-tenant"))
 
     assert len(login.token_requests) == 1
     assert len(other_login.token_requests) == 1
@@ -171,9 +172,9 @@ def test_each_link_gets_its_own_app(rsps, login):
 def test_changed_credential_builds_a_new_app(rsps, login):
     rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
     link = Link()
-    graph.get_organization(link)
+    graph_reads.get_organization(link)
     link.credential = "a-new-secret-value"
-    graph.get_organization(link)
+    graph_reads.get_organization(link)
 
     assert [r["client_secret"] for r in login.token_requests] == [[SECRET], ["a-new-secret-value"]]
 
@@ -281,7 +282,7 @@ def test_custom_ca_bundle_is_trusted_despite_environment(rsps, login, monkeypatc
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
     link = Link(cloud=Cloud(ca_bundle="/tmp/emulator-ca.pem"))
     rsps.add(responses.GET, ORG_URL, json={"value": [{}]})
-    graph.get_organization(link)
+    graph_reads.get_organization(link)
     assert {call.request.req_kwargs["verify"] for call in rsps.calls} == {"/tmp/emulator-ca.pem"}
     assert {call.request.req_kwargs["timeout"] for call in rsps.calls} == {graph.TIMEOUT}
 
@@ -297,7 +298,7 @@ def test_paging_follows_next_link_verbatim_and_resends_consistency_level(rsps, l
     rsps.add(responses.GET, next_link, json={"value": [{"id": "u2"}]})
 
     odata_filter = "endsWith(mail,'@contoso.com')"
-    pages = list(graph.iter_user_pages(link, ["id"], odata_filter=odata_filter, advanced=True))
+    pages = list(graph_reads.iter_user_pages(link, ["id"], odata_filter=odata_filter, advanced=True))
 
     assert pages == [[{"id": "u1"}], [{"id": "u2"}]]
     calls = graph_calls(rsps)
@@ -310,7 +311,7 @@ def test_repeated_next_link_raises(rsps, login, link):
     rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": loop})
     rsps.add(responses.GET, loop, json={"value": [{"id": "u1"}], "@odata.nextLink": loop})
 
-    pages = graph.iter_user_pages(link, ["id", "displayName"])
+    pages = graph_reads.iter_user_pages(link, ["id", "displayName"])
     with pytest.raises(graph.GraphError, match="same page link twice"):
         for _ in range(5):  # bounded, so a missing check fails instead of hanging
             next(pages)
@@ -320,14 +321,14 @@ def test_repeated_next_link_raises(rsps, login, link):
 def test_page_without_value_raises(rsps, login, link):
     rsps.add(responses.GET, USERS_URL, json={"@odata.context": "x"})
     with pytest.raises(graph.GraphError, match="without results"):
-        list(graph.iter_user_pages(link, ["id", "displayName"]))
+        list(graph_reads.iter_user_pages(link, ["id", "displayName"]))
 
 
 def test_next_link_to_another_host_never_gets_the_token(rsps, login, link):
     evil = "https://evil.example/v1.0/users"
     rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": evil})
     with pytest.raises(graph.GraphError, match="Refused to send"):
-        list(graph.iter_user_pages(link, ["id", "displayName"]))
+        list(graph_reads.iter_user_pages(link, ["id", "displayName"]))
     assert not [call for call in rsps.calls if "evil" in call.request.url]
 
 
@@ -335,14 +336,14 @@ def test_group_member_listing_is_transitive_and_keeps_types(rsps, login, link):
     url = f"{GRAPH}/v1.0/groups/g1/transitiveMembers?$select=id&$top=999"
     members = [{"@odata.type": USER, "id": "u1"}, {"@odata.type": "#microsoft.graph.group", "id": "g2"}]
     rsps.add(responses.GET, url, json={"value": members})
-    assert list(graph.iter_group_member_pages(link, "g1")) == [members]
+    assert list(graph_reads.iter_group_member_pages(link, "g1")) == [members]
 
 
 def test_contacts_and_groups_listings(rsps, login, link):
     rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts?$select=id,mail&$top=999", json={"value": [{"id": "c1"}]})
     rsps.add(responses.GET, f"{GRAPH}/v1.0/groups?$select=id&$top=999", json={"value": [{"id": "g1"}]})
-    assert list(graph.iter_contact_pages(link, ["id", "mail"])) == [[{"id": "c1"}]]
-    assert list(graph.iter_group_pages(link, ["id"])) == [[{"id": "g1"}]]
+    assert list(graph_reads.iter_contact_pages(link, ["id", "mail"])) == [[{"id": "c1"}]]
+    assert list(graph_reads.iter_group_pages(link, ["id"])) == [[{"id": "g1"}]]
 
 
 # --- retries ----------------------------------------------------------------------------------------------
@@ -353,7 +354,7 @@ def test_retry_after_is_honoured(rsps, login, link, fake_sleep):
     rsps.add(responses.GET, USERS_URL, json={"value": [{"id": "u1"}]})
     stats = graph.RequestStats()
 
-    assert list(graph.iter_user_pages(link, ["id", "displayName"], stats=stats)) == [[{"id": "u1"}]]
+    assert list(graph_reads.iter_user_pages(link, ["id", "displayName"], stats=stats)) == [[{"id": "u1"}]]
     assert fake_sleep.calls == [5]
     assert stats == graph.RequestStats(requests=2, retries=1, throttled=1, waited_seconds=5)
 
@@ -363,7 +364,7 @@ def test_503_retry_after_as_http_date(rsps, login, link, fake_sleep):
     rsps.add(responses.GET, USERS_URL, status=503, headers={"Retry-After": when})
     rsps.add(responses.GET, USERS_URL, json={"value": []})
 
-    assert list(graph.iter_user_pages(link, ["id", "displayName"])) == [[]]
+    assert list(graph_reads.iter_user_pages(link, ["id", "displayName"])) == [[]]
     assert len(fake_sleep.calls) == 1 and 28 <= fake_sleep.calls[0] <= 30
 
 
@@ -373,6 +374,41 @@ def test_throttling_that_never_ends_raises_graph_throttled(rsps, login, link, fa
         graph.get_json(link, USERS_URL)
     assert len(fake_sleep.calls) == graph.MAX_ATTEMPTS - 1
     assert caught.value.retry_after == 10
+
+
+def test_a_page_a_person_waits_on_gives_up_within_its_bound(rsps, login, link, fake_sleep, monkeypatch):
+    """Under answer_within (a web page's calls) a 30 s Retry-After is not waited out: the admin gets the
+    throttling message at once instead of a gateway timeout; the same answer is waited out by a sync."""
+    clock = [1000.0]  # graph's clock, moved on by each (fake) sleep
+    monkeypatch.setattr(graph, "time", SimpleNamespace(monotonic=lambda: clock[0]))
+
+    def sleep(seconds):
+        fake_sleep(seconds)
+        clock[0] += seconds
+
+    monkeypatch.setattr(graph, "sleep", sleep)
+    rsps.add(responses.GET, USERS_URL, status=429, headers={"Retry-After": "30"})
+    with graph.answer_within(20), pytest.raises(graph.GraphThrottled) as caught:
+        graph.get_json(link, USERS_URL)
+    assert fake_sleep.calls == []
+    assert "limiting how fast" in caught.value.admin_message
+    rsps.replace(responses.GET, USERS_URL, status=429, headers={"Retry-After": "5"})
+    with graph.answer_within(20), pytest.raises(graph.GraphThrottled):
+        graph.get_json(link, USERS_URL)
+    assert fake_sleep.calls == [5, 5, 5, 5]  # 4 waits fit in 20 s, a 5th would not
+    fake_sleep.calls.clear()
+    rsps.replace(responses.GET, USERS_URL, status=429, headers={"Retry-After": "30"})
+    with pytest.raises(graph.GraphThrottled):
+        graph.get_json(link, USERS_URL)
+    assert fake_sleep.calls[:2] == [30, 30]
+
+
+def test_answer_within_bounds_the_socket_timeouts_too():
+    assert graph._timeout() == graph.TIMEOUT
+    with graph.answer_within(4):
+        connect, read = graph._timeout()
+        assert connect <= 4 and read <= 4
+    assert graph._timeout() == graph.TIMEOUT
 
 
 def test_retry_after_beyond_the_budget_raises_at_once(rsps, login, link, fake_sleep):
@@ -437,7 +473,7 @@ def test_403_names_the_missing_permission(rsps, login, link):
     rsps.add(responses.GET, url, status=403, json=body)
 
     with pytest.raises(graph.GraphPermissionError) as caught:
-        list(graph.iter_group_member_pages(link, "g1"))
+        list(graph_reads.iter_group_member_pages(link, "g1"))
 
     assert caught.value.permission == "GroupMember.Read.All"
     assert "grant GroupMember.Read.All" in caught.value.admin_message
@@ -470,7 +506,7 @@ def test_bad_filter_quotes_graphs_message(rsps, login, link):
     url = f"{USERS_URL}&$filter=companyName%20eq%20%27X%27"
     rsps.add(responses.GET, url, status=400, json=graph_error("Request_UnsupportedQuery", message))
     with pytest.raises(graph.GraphBadRequest) as caught:
-        list(graph.iter_user_pages(link, ["id", "displayName"], odata_filter="companyName eq 'X'"))
+        list(graph_reads.iter_user_pages(link, ["id", "displayName"], odata_filter="companyName eq 'X'"))
     assert message in caught.value.admin_message
     assert caught.value.status == 400
 
@@ -489,8 +525,8 @@ def test_manager_404_is_none(rsps, login, link):
     missing = graph_error("Request_ResourceNotFound")
     rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/manager", status=404, json=missing)
     rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u2/manager", json={"@odata.type": USER, "id": "m1"})
-    assert graph.get_manager(link, "u1") is None
-    assert graph.get_manager(link, "u2")["id"] == "m1"
+    assert graph_reads.get_manager(link, "u1") is None
+    assert graph_reads.get_manager(link, "u2")["id"] == "m1"
 
 
 def test_photo_bytes_etag_and_404(rsps, login, link):
@@ -498,9 +534,9 @@ def test_photo_bytes_etag_and_404(rsps, login, link):
     rsps.add(responses.GET, f"{users}/u1/photo/$value", body=b"\xff\xd8jpeg", headers={"ETag": '"abc"'})
     rsps.add(responses.GET, f"{users}/u2/photo/$value", status=404, json=graph_error("ImageNotFound"))
     rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/photos/240x240/$value", body=b"small")
-    assert graph.get_photo(link, "u1") == (b"\xff\xd8jpeg", '"abc"')
-    assert graph.get_photo(link, "u2") is None
-    assert graph.get_photo(link, "u1", size="240x240") == (b"small", None)
+    assert graph_reads.get_photo(link, "u1") == (b"\xff\xd8jpeg", '"abc"')
+    assert graph_reads.get_photo(link, "u2") is None
+    assert graph_reads.get_photo(link, "u1", size="240x240") == (b"small", None)
 
 
 def test_photo_etag_from_metadata(rsps, login, link):
@@ -508,15 +544,15 @@ def test_photo_etag_from_metadata(rsps, login, link):
     rsps.add(responses.GET, f"{users}/u1/photo", json={"id": "240x240", "@odata.mediaEtag": 'W/"e1"'})
     rsps.add(responses.GET, f"{users}/u2/photo", status=404, json=graph_error("ImageNotFound"))
     rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u3/photo", json={"id": "1X1", "@odata.mediaEtag": ""})
-    assert graph.get_photo_etag(link, "u1") == 'W/"e1"'
-    assert graph.get_photo_etag(link, "u2") is None
-    assert graph.get_photo_etag(link, "u3") is None
+    assert graph_reads.get_photo_etag(link, "u1") == 'W/"e1"'
+    assert graph_reads.get_photo_etag(link, "u2") is None
+    assert graph_reads.get_photo_etag(link, "u3") is None
 
 
 def test_guest_upn_is_quoted_in_the_path(rsps, login, link):
     url = f"{GRAPH}/v1.0/users/ann_x.com%23EXT%23@t.onmicrosoft.com/manager"
     rsps.add(responses.GET, url, json={"id": "m"})
-    assert graph.get_manager(link, "ann_x.com#EXT#@t.onmicrosoft.com") == {"id": "m"}
+    assert graph_reads.get_manager(link, "ann_x.com#EXT#@t.onmicrosoft.com") == {"id": "m"}
 
 
 def test_organization_and_initial_domain(rsps, login, link):
@@ -529,9 +565,9 @@ def test_organization_and_initial_domain(rsps, login, link):
         ],
     }
     rsps.add(responses.GET, ORG_URL, json={"value": [org]})
-    assert graph.get_organization(link) == org
-    assert graph.initial_domain(org) == "contoso.onmicrosoft.com"
-    assert graph.initial_domain({"verifiedDomains": []}) == ""
+    assert graph_reads.get_organization(link) == org
+    assert graph_reads.initial_domain(org) == "contoso.onmicrosoft.com"
+    assert graph_reads.initial_domain({"verifiedDomains": []}) == ""
 
 
 # --- delta ------------------------------------------------------------------------------------------------
@@ -545,9 +581,9 @@ def test_delta_round_yields_pages_then_delta_link(rsps, login, link):
     rsps.add(responses.GET, start, json={"value": [{"id": "u1"}], "@odata.nextLink": page2})
     rsps.add(responses.GET, page2, json={"value": [removed], "@odata.deltaLink": final})
 
-    pages = list(graph.iter_delta(link, "users", select=["id", "displayName"]))
+    pages = list(graph_reads.iter_delta(link, "users", select=["id", "displayName"]))
 
-    assert pages == [graph.DeltaPage([{"id": "u1"}], None), graph.DeltaPage([removed], final)]
+    assert pages == [graph_reads.DeltaPage([{"id": "u1"}], None), graph_reads.DeltaPage([removed], final)]
     assert "$top" not in graph_calls(rsps)[0].request.url
 
 
@@ -558,7 +594,7 @@ def test_delta_continues_from_saved_link_and_keeps_member_changes(rsps, login, l
     new_link = f"{GRAPH}/v1.0/groups/delta?$deltatoken=new"
     rsps.add(responses.GET, saved, json={"value": [group], "@odata.deltaLink": new_link})
 
-    pages = list(graph.iter_delta(link, "groups", select=["id", "members"], delta_link=saved))
+    pages = list(graph_reads.iter_delta(link, "groups", select=["id", "members"], delta_link=saved))
 
     assert pages[0].items == [group]
     assert pages[0].delta_link.endswith("$deltatoken=new")
@@ -577,26 +613,26 @@ def test_expired_delta_token(rsps, login, link, status, body):
     saved = f"{GRAPH}/v1.0/users/delta?$deltatoken=old"
     rsps.add(responses.GET, saved, status=status, json=body)
     with pytest.raises(graph.DeltaTokenExpired):
-        list(graph.iter_delta(link, "users", select=["id"], delta_link=saved))
+        list(graph_reads.iter_delta(link, "users", select=["id"], delta_link=saved))
 
 
 def test_delta_link_of_another_graph_endpoint_restarts(rsps, login, link):
     # e.g. the link moved to another cloud: the old link is useless and must not receive the new token
     with pytest.raises(graph.DeltaTokenExpired):
         old = "https://graph.old.test/v1.0/users/delta?$deltatoken=x"
-        list(graph.iter_delta(link, "users", select=["id"], delta_link=old))
+        list(graph_reads.iter_delta(link, "users", select=["id"], delta_link=old))
     assert len(rsps.calls) == 0
 
 
 def test_delta_round_cut_short_raises(rsps, login, link):
     rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts/delta?$select=id", json={"value": [{"id": "c1"}]})
     with pytest.raises(graph.GraphError, match="without a delta link"):
-        list(graph.iter_delta(link, "contacts", select=["id"]))
+        list(graph_reads.iter_delta(link, "contacts", select=["id"]))
 
 
 def test_delta_rejects_unknown_resource(link):
     with pytest.raises(ValueError):
-        list(graph.iter_delta(link, "devices", select=["id"]))
+        list(graph_reads.iter_delta(link, "devices", select=["id"]))
 
 
 # --- batch ------------------------------------------------------------------------------------------------

@@ -4,9 +4,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from directory_sync import fields, rules
+from directory_sync import fields, rules, rules_config
 from directory_sync.fields import FieldSpec
-from directory_sync.odata import FilterError
 from directory_sync.rules import AttributeRule, EmailSteps, SyncConfig
 
 # A config with every preset off, so each test switches on only what it checks.
@@ -338,86 +337,6 @@ def test_select_never_names_relationships_or_single_user_properties():
     assert select == sorted(set(select))
 
 
-# ---------------------------------------------------------------- validation and storage
-
-
-@pytest.mark.parametrize(("rule", "message"), [
-    (AttributeRule("", "equals", "x"), "Choose the field"),
-    (AttributeRule("departmnt", "equals", "x"), "Did you mean 'department'?"),
-    (AttributeRule("photo", "is_empty"), "cannot test the photo"),
-    (AttributeRule("department", "like", "x"), "Unknown rule operator 'like'"),
-    (AttributeRule("department", "equals", "x", action="skip"), "includes or excludes"),
-    (AttributeRule("department", "equals", ""), "needs a value"),
-    (AttributeRule("department", "regex", "("), "not a valid regular expression"),
-    (AttributeRule("department", "regex", "a" * 201), "longer than 200"),
-    (AttributeRule("department", "regex", "(a+)+$"), "repeats a group"),
-    (AttributeRule("department", "regex", r"(\w*\s?)*x"), "repeats a group"),
-    (AttributeRule("department", "equals", "x", case_sensitive="yes"), "malformed"),
-])
-def test_invalid_rules_are_rejected(rule, message):
-    with pytest.raises(rules.RuleError) as error:
-        rules.validate_rules([rule])
-    assert message in str(error.value)
-
-
-def test_valid_rules_pass_validation():
-    rules.validate_rules([
-        AttributeRule("department", "regex", r"^(sales|it)$"), AttributeRule("mobile", "is_empty"),
-        AttributeRule("userType", "equals", "Guest", action="include"),
-        AttributeRule("email", "contains", "@"),
-    ])
-
-
-def test_validate_config():
-    rules.validate_config(SyncConfig.default())
-    with pytest.raises(FilterError):
-        rules.validate_config(dataclasses.replace(BARE, odata_filter="displayName = 'x'"))
-    with pytest.raises(fields.FieldError):
-        rules.validate_config(dataclasses.replace(BARE, fields=(FieldSpec("x", "X", "nope"),)))
-    with pytest.raises(rules.ConfigError, match="at least one email source"):
-        rules.validate_config(dataclasses.replace(BARE, email_steps=EmailSteps(False, False, False, False)))
-    with pytest.raises(rules.ConfigError, match="group id"):
-        rules.validate_config(dataclasses.replace(BARE, scope_group_ids=frozenset({""})))
-
-
-def test_config_round_trips_through_json_types():
-    config = SyncConfig(
-        fields=(FieldSpec("boss", "Boss", "manager.mail"),), email_steps=EmailSteps(upn=True),
-        odata_filter="city eq 'Oslo'", rules=(AttributeRule("city", "regex", "^O", "include", True),),
-        scope_group_ids=frozenset({"g2", "g1"}), exclude_unlicensed=True,
-    )
-    data = rules.config_to_dict(config)
-    assert data["scope_group_ids"] == ["g1", "g2"]
-    assert rules.config_from_dict(data) == config
-
-
-def test_config_from_dict_fills_defaults_and_rejects_malformed_data():
-    assert rules.config_from_dict({}) == SyncConfig.default()
-    for bad in [[], {"fields": [{"key": "a"}]}, {"email_steps": {"fax": True}}, {"exclude_guests": "yes"},
-                {"rules": [{"op": "equals"}]}, {"odata_filter": 3}]:
-        with pytest.raises(rules.ConfigError):
-            rules.config_from_dict(bad)
-
-
-def test_fingerprint_changes_with_mapping_and_filters_only():
-    base = SyncConfig.default()
-    changed = [
-        dataclasses.replace(base, fields=base.fields[:-1]),
-        dataclasses.replace(base, fields=(FieldSpec("first_name", "First", "surname"),) + base.fields[1:]),
-        dataclasses.replace(base, email_steps=EmailSteps(upn=True)),
-        dataclasses.replace(base, odata_filter="city eq 'Oslo'"),
-        dataclasses.replace(base, rules=(AttributeRule("city", "is_empty"),)),
-        dataclasses.replace(base, scope_group_ids=frozenset({"g"})),
-        dataclasses.replace(base, exclude_unlicensed=True),
-    ]
-    prints = {rules.fingerprint(config) for config in changed}
-    assert len(prints) == len(changed) and rules.fingerprint(base) not in prints
-    relabelled = dataclasses.replace(base, fields=(FieldSpec("first_name", "Given name", "givenName"),)
-                                     + base.fields[1:])
-    assert rules.fingerprint(relabelled) == rules.fingerprint(base)
-    assert rules.fingerprint(dataclasses.replace(base, fields=base.fields[::-1])) == rules.fingerprint(base)
-
-
 # ---------------------------------------------------------------- properties
 
 
@@ -485,7 +404,7 @@ def _texts(value, found):
 @settings(max_examples=300, deadline=None)
 @given(configs(), USERS, MANAGERS, st.frozensets(st.sampled_from(["g1", "g2", "g3"])))
 def test_mapped_values_only_come_from_the_user(config, user, manager, group_ids):
-    rules.validate_config(dataclasses.replace(config, email_steps=EmailSteps()))
+    rules_config.validate_config(dataclasses.replace(config, email_steps=EmailSteps()))
     mapped = rules.map_user(config, user, manager, group_ids)
     texts = _texts(user, set()) | _texts(manager or {}, set())
     assert set(mapped.fields) == {spec.key for spec in config.fields}
@@ -514,7 +433,7 @@ def test_every_excluded_user_has_a_reason(config, user, manager, group_ids):
 @settings(max_examples=200, deadline=None)
 @given(configs())
 def test_config_round_trip_property(config):
-    assert rules.config_from_dict(rules.config_to_dict(config)) == config
+    assert rules_config.config_from_dict(rules_config.config_to_dict(config)) == config
 
 
 @settings(max_examples=300, deadline=None)

@@ -12,7 +12,7 @@ from celery.exceptions import Retry
 from django.conf import settings as django_settings
 from django.utils import timezone
 
-from directory_sync import engine, graph, tasks
+from directory_sync import engine, graph, graph_reads, tasks
 from directory_sync.models import Employee, SyncRun
 from tenants.models import EntraLink
 from tests import factories
@@ -70,8 +70,8 @@ def test_task_options_bound_retries_and_ack_late():
 
 WORKER = """
 import sys
-from directory_sync import graph
-graph.PAGE_SIZE = 10  # 15 slow pages, so the run is still going when the test kills the worker
+from directory_sync import graph_reads
+graph_reads.PAGE_SIZE = 10  # 15 slow pages, so the run is still going when the test kills the worker
 from portal.celery import app
 app.worker_main(["worker", "--pool=solo", "-Q", sys.argv[1], "--loglevel=WARNING", "--without-mingle",
                  "--without-gossip", "--without-heartbeat"])
@@ -117,7 +117,7 @@ def test_worker_killed_mid_run_then_next_run_converges(emu_link, emu):
     assert next_run.status == "succeeded" and next_run.is_full
     run.refresh_from_db()
     assert run.status == "failed" and "stopped without finishing" in run.errors[0]
-    directory = {user["id"] for page in graph.iter_user_pages(emu_link, ["id"]) for user in page}
+    directory = {user["id"] for page in graph_reads.iter_user_pages(emu_link, ["id"]) for user in page}
     assert set(Employee.objects.filter(link=emu_link).exclude(status="removed").values_list(
         "graph_id", flat=True)) == directory
 

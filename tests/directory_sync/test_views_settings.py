@@ -3,7 +3,7 @@
 import pytest
 from django.urls import reverse
 
-from directory_sync import engine, graph, rules, settings_views
+from directory_sync import engine, graph, graph_reads, rules, rules_config, settings_views
 from directory_sync.models import SyncSettings
 from portal.models import AuditEvent
 from tests.directory_sync import sync_factories as sf
@@ -192,11 +192,11 @@ def test_testing_the_filter_against_graph_reports_graphs_answer(
             "bad", status=400, admin_message="Microsoft Graph refused the request: nope"
         )
 
-    monkeypatch.setattr(graph, "iter_user_pages", refuse)
+    monkeypatch.setattr(graph_reads, "iter_user_pages", refuse)
     url = reverse("directory_sync:filters_edit", args=[organization.slug, link.pk])
     page = admin_client.post(url, {"odata_filter": "department eq 'Sales'", "action": "test_graph"})
     assert "Microsoft Graph refused the request: nope" in page.content.decode()
-    monkeypatch.setattr(graph, "iter_user_pages", lambda *a, **k: iter([[{"id": "1"}, {"id": "2"}]]))
+    monkeypatch.setattr(graph_reads, "iter_user_pages", lambda *a, **k: iter([[{"id": "1"}, {"id": "2"}]]))
     assert settings_views.test_filter_against_graph(link, "department eq 'Sales'") == (
         True,
         "Microsoft Graph accepted the filter: 2 users match.",
@@ -224,7 +224,7 @@ def test_a_saved_mapping_change_makes_the_next_sync_a_full_one_but_a_reorder_doe
     admin_client, organization, link
 ):
     settings = engine.sync_settings_for(link)
-    settings.last_fingerprint = rules.fingerprint(settings.sync_config())
+    settings.last_fingerprint = rules_config.fingerprint(settings.sync_config())
     settings.user_delta_link = "https://graph.microsoft.com/v1.0/users/delta?$deltatoken=x"
     settings.last_full_sync_at = settings.delta_saved_at = settings.updated_at
     settings.save()

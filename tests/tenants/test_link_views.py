@@ -162,6 +162,24 @@ def test_own_app_form_links_and_the_check_is_green(client, org_admin, organizati
     graph.forget_link(link)
 
 
+def test_the_check_under_a_throttling_storm_answers_at_once_instead_of_waiting(client, org_admin, organization, emu,
+                                                                                 monkeypatch):
+    """A person waits on this page: a 2-minute Retry-After is reported, not waited out (which would outlive the
+    web worker's timeout and show a gateway error)."""
+    client.force_login(org_admin)
+    client.post(reverse("tenants:link_own_app", args=[organization.slug]), own_app_form(emu))
+    link = EntraLink.objects.get()
+    waits = []
+    monkeypatch.setattr(graph, "sleep", waits.append)
+    emu.control.add_fault("429 path=/v1.0/* count=100 retry_after=120")
+    response = client.post(reverse("tenants:link_check", args=[organization.slug, link.pk]))
+    page = client.get(response["Location"]).content.decode()
+    emu.control.clear_faults()
+    assert "Connectivity OK" not in page and "limiting how fast" in page
+    assert waits == []
+    graph.forget_link(link)
+
+
 def test_own_app_form_with_a_wrong_secret_explains_and_saves_nothing(client, org_admin, organization, emu):
     client.force_login(org_admin)
     response = client.post(reverse("tenants:link_own_app", args=[organization.slug]),

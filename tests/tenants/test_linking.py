@@ -10,9 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from directory_sync import graph
+from directory_sync import graph, graph_reads
 from entra_emulator import testing
-from tenants import linking
+from tenants import consent, linking
 from tenants.models import ConsentRequest, EntraLink, LinkAttempt, Membership
 from tests import factories
 
@@ -26,12 +26,13 @@ def fake_token(tid):
 
 
 class FakeGraph:
-    """Stands in for graph.acquire_token / get_organization: a token with `tid` and an organization `org_id`."""
+    """Stands in for graph.acquire_token / graph_reads.get_organization: a token with `tid` and an
+    organization `org_id`."""
 
     def __init__(self, monkeypatch, tid=TENANT, org_id=TENANT):
         self.tid, self.org_id, self.token_calls = tid, org_id, []
         monkeypatch.setattr(graph, "acquire_token", self.acquire_token)
-        monkeypatch.setattr(graph, "get_organization", self.get_organization)
+        monkeypatch.setattr(graph_reads, "get_organization", self.get_organization)
 
     def acquire_token(self, link):
         self.token_calls.append(link.tenant_id)
@@ -280,7 +281,7 @@ def test_token_failure_after_consent_retries_then_reports_entras_reason(admin_cl
     state = state_of(start_consent(admin_client, organization))
     response = callback(admin_client, admin_consent="True", tenant=TENANT, state=state)
     assert_nothing_linked("token_failed")
-    assert len(calls) == linking.CONSENT_TOKEN_ATTEMPTS
+    assert len(calls) == consent.CONSENT_TOKEN_ATTEMPTS
     assert "must grant admin consent again" in admin_client.get(response["Location"]).content.decode()
 
 
@@ -348,7 +349,7 @@ def test_consent_against_the_emulator_links_its_tenant(client, org_admin, organi
     assert (link.tenant_id, link.tenant_name, link.initial_domain) == (
         emu.tenant.id, emu.tenant.display_name, emu.tenant.initial_domain)
     assert link.client_id == testing.PORTAL_CLIENT_ID
-    assert graph.get_organization(link)["id"] == emu.tenant.id
+    assert graph_reads.get_organization(link)["id"] == emu.tenant.id
 
 
 def test_declining_on_the_emulator_links_nothing(client, org_admin, organization, emu):
@@ -436,7 +437,7 @@ def test_own_app_with_a_pfx_and_passphrase_links(organization, emu):
     certificate = linking.load_pfx(emu.own_app.pfx_bytes("pfx-pass"), "pfx-pass")
     link = own_app(emu, organization, client_secret="", certificate=certificate)
     assert link.auth_method == "certificate"
-    assert graph.get_organization(link)["id"] == emu.tenant.id
+    assert graph_reads.get_organization(link)["id"] == emu.tenant.id
 
 
 def test_pfx_with_a_wrong_passphrase_is_refused_before_any_call(organization, emu):
