@@ -28,3 +28,15 @@ def test_portal_app_credentials_are_made_once_and_kept(tmp_path):
     first = demo._portal_app(path)
     assert demo._portal_app(path) == first
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+
+
+def test_the_env_file_gives_operator_commands_the_demo_s_environment(tmp_path):
+    """Sourced in another shell, var/demo.env must give back every value exactly, quotes and spaces included."""
+    values = {"ENTRA_CLIENT_SECRET": "-a'b c$d\"e", "ENTRA_CUSTOM_CA_BUNDLE": "/tmp/with space/ca.pem",
+              "DEBUG": "true"}
+    path = tmp_path / "demo.env"
+    demo._write_env_file(path, values)
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    shown = subprocess.run(["bash", "-c", f"set -a; . '{path}'; set +a; env -0"], capture_output=True, check=True)
+    environment = dict(item.split("=", 1) for item in shown.stdout.decode().split("\0") if "=" in item)
+    assert {name: environment[name] for name in values} == values

@@ -7,6 +7,7 @@ the web server, a Celery worker and beat until Ctrl-C. If any of them stops, it 
 import json
 import os
 import secrets
+import shlex
 import signal
 import subprocess
 import sys
@@ -77,17 +78,18 @@ class Command(BaseCommand):
             start("emulator", emulator_args, dict(os.environ))
             facts = _wait_for_facts(facts_path, procs[0][1])
 
-            env = dict(
-                os.environ,
-                DEBUG="true",
-                SITE_URL=site_url,
-                ENTRA_CLIENT_ID=portal_app["client_id"],
-                ENTRA_CLIENT_SECRET=portal_app["client_secret"],
-                ENTRA_CUSTOM_LOGIN_URL=facts["login_url"],
-                ENTRA_CUSTOM_GRAPH_URL=facts["graph_url"],
-                ENTRA_CUSTOM_BROWSER_LOGIN_URL=facts["browser_url"],
-                ENTRA_CUSTOM_CA_BUNDLE=facts["ca_bundle"],
-            )
+            demo_env = {
+                "DEBUG": "true",
+                "SITE_URL": site_url,
+                "ENTRA_CLIENT_ID": portal_app["client_id"],
+                "ENTRA_CLIENT_SECRET": portal_app["client_secret"],
+                "ENTRA_CUSTOM_LOGIN_URL": facts["login_url"],
+                "ENTRA_CUSTOM_GRAPH_URL": facts["graph_url"],
+                "ENTRA_CUSTOM_BROWSER_LOGIN_URL": facts["browser_url"],
+                "ENTRA_CUSTOM_CA_BUNDLE": facts["ca_bundle"],
+            }
+            _write_env_file(var / "demo.env", demo_env)
+            env = dict(os.environ, **demo_env)
             seeded = subprocess.run(
                 [python, "manage.py", "seed_demo", "--emulator-facts", str(facts_path)],
                 env=env, cwd=settings.BASE_DIR, capture_output=True, text=True,
@@ -126,6 +128,8 @@ class Command(BaseCommand):
             f"  Tenant admin  {tenant.get('admin_upn')}  (use it on the emulator's consent page)",
             f"  Emulator      API {facts['login_url']}  pages {facts['browser_url']}  CA {facts['ca_bundle']}",
             f"  Own app       client id {facts['own_app']['client_id']}",
+            f"  Commands      set -a; . {os.path.relpath(settings.VAR_DIR)}/demo.env; set +a; "
+            f"{os.path.relpath(sys.executable)} manage.py sync_link {credentials['link_id']}",
             "Press Ctrl-C to stop web, worker, beat and the emulator.",
             "",
         ]
@@ -141,6 +145,14 @@ def _emulator_command(python, data_dir, https_port, http_port, users, portal_app
         f"--portal-client-secret={portal_app['client_secret']}",
         *[f"--portal-redirect-uri={uri}" for uri in redirect_uris],
     ]
+
+
+def _write_env_file(path: Path, values: dict) -> None:
+    """The demo's environment as a shell file (`set -a; . var/demo.env; set +a`), so that operator commands run in
+    another terminal (sync_link, export_employees) reach the same emulator. Readable by its owner only: it holds
+    the demo app's secret."""
+    path.write_text("".join(f"{name}={shlex.quote(value)}\n" for name, value in values.items()))
+    path.chmod(0o600)
 
 
 def _portal_app(path: Path) -> dict:

@@ -48,6 +48,7 @@ class Command(BaseCommand):
         self.stdout.write(f"Connectivity: {result.get('summary', '')}")
         self.stdout.write(json.dumps({
             "email": DEMO_EMAIL, "password": password, "organization": organization.name, "slug": organization.slug,
+            "link_id": link.pk,
         }))
 
 
