@@ -352,6 +352,10 @@ def _report(results, users):
         ratio = (value / target) if target else (0.0 if value == 0 else float("inf"))
         verdict = "ok" if value <= target else "MISSED"
         print(f"  {label:<44} {value:>10.2f} vs {target:>8.2f}  ratio {ratio:5.2f}  {verdict}")
+    print(
+        f"  (a full re-listing fetches every page, so it cannot take less than the floor, {floor['seconds']:.2f} s"
+        f" = {floor['seconds'] / full['seconds']:.0%} of this full sync; the scheduled re-sync is the delta round)"
+    )
 
 
 if __name__ == "__main__":
