@@ -1,143 +1,23 @@
-"""Graph client tests against `responses` fakes of discovery, the token endpoint and Graph (no network)."""
+"""Graph client tests (directory_sync/graph.py) against `responses` fakes of discovery, the token endpoint and
+Graph (no network): tokens, retries, typed errors, batches."""
 
 import json
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
 from types import SimpleNamespace
-from urllib.parse import parse_qs
 
 import pytest
 import requests
 import responses
 
 from directory_sync import graph, graph_reads
+from tests.directory_sync.graph_fakes import (
+    GRAPH, LOGIN, ORG_URL, SECRET, TENANT, USERS_URL, Cloud, Link, Login, aad_error, bearer, graph_calls,
+    graph_error,
+)
 
-LOGIN = "https://login.example.test"
-GRAPH = "https://graph.example.test"
-TENANT = "11111111-2222-3333-4444-555555555555"
-SECRET = "s3cr3t~Value.ThatMustNeverLeak"
-USERS_URL = f"{GRAPH}/v1.0/users?$select=id,displayName&$top=999"
-ORG_URL = f"{GRAPH}/v1.0/organization?$select=id,displayName,verifiedDomains"
-USER = "#microsoft.graph.user"
-
-
-@dataclass(frozen=True)
-class Cloud:
-    key: str = "custom"
-    login_url: str = LOGIN
-    graph_url: str = GRAPH
-    ca_bundle: str | None = None
-    instance_discovery: bool = False
-
-
-@dataclass(eq=False)
-class Link:
-    pk: int | None = 1
-    tenant_id: str = TENANT
-    client_id: str = "app-client-id"
-    credential: object = SECRET
-    cloud: Cloud = field(default_factory=Cloud)
-
-    def client_credential(self):
-        return self.credential
-
-
-class FakeSleep:
-    def __init__(self):
-        self.calls = []
-
-    def __call__(self, seconds):
-        self.calls.append(seconds)
-
-
-class MaxJitter:
-    """Back-off always takes its upper bound, so waits are predictable."""
-
-    def uniform(self, low, high):
-        return high
-
-
-@pytest.fixture(autouse=True)
-def fresh_clients(monkeypatch):
-    # Each test gets new msal apps: no token cache or msal replay cache leaks between tests.
-    monkeypatch.setattr(graph, "_clients", OrderedDict())
-    monkeypatch.delenv("MSAL_FORCE_REGION", raising=False)
-
-
-@pytest.fixture
-def fake_sleep(monkeypatch):
-    recorder = FakeSleep()
-    monkeypatch.setattr(graph, "sleep", recorder)
-    monkeypatch.setattr(graph, "random", MaxJitter())
-    return recorder
-
-
-@pytest.fixture
-def rsps():
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
-        yield mock
-
-
-class Login:
-    """Fake discovery document and token endpoint for one tenant; records the token requests."""
-
-    def __init__(self, rsps, tenant=TENANT, login_url=LOGIN):
-        self.token_requests = []
-        self.issued = 0
-        self.answers = []  # queued (status, body) answers, used before issuing tokens
-        self.token_url = f"{login_url}/{tenant}/oauth2/v2.0/token"
-        rsps.add(
-            responses.GET,
-            f"{login_url}/{tenant}/v2.0/.well-known/openid-configuration",
-            json={
-                "authorization_endpoint": f"{login_url}/{tenant}/oauth2/v2.0/authorize",
-                "token_endpoint": self.token_url,
-                "issuer": f"{login_url}/{tenant}/v2.0",
-            },
-        )
-        rsps.add_callback(responses.POST, self.token_url, callback=self._token)
-
-    def _token(self, request):
-        self.token_requests.append(parse_qs(request.body))
-        if self.answers:
-            status, body = self.answers.pop(0)
-            return status, {}, json.dumps(body)
-        self.issued += 1
-        body = {"access_token": f"tok-{self.issued}", "token_type": "Bearer", "expires_in": 3599}
-        return 200, {}, json.dumps(body)
-
-
-@pytest.fixture
-def login(rsps):
-    return Login(rsps)
-
-
-@pytest.fixture
-def link(login):
-    return Link()
-
-
-def bearer(call):
-    return call.request.headers["Authorization"]
-
-
-def graph_calls(rsps):
-    return [call for call in rsps.calls if call.request.url.startswith(GRAPH)]
-
-
-def graph_error(code, message=""):
-    return {"error": {"code": code, "message": message}}
-
-
-def aad_error(code, error="invalid_client", text="Something is wrong."):
-    return {
-        "error": error,
-        "error_description": f"AADSTS{code}: {text}\r\nTrace ID: t\r\nCorrelation ID: c\r\nTimestamp: now",
-        "error_codes": [code],
-        "correlation_id": "corr-1",
-    }
+# The fixtures, imported so that pytest finds them in this module.
+from tests.directory_sync.graph_fakes import fake_sleep, fresh_clients, link, login, rsps  # noqa: F401
 
 
 # --- tokens -----------------------------------------------------------------------------------------------
@@ -285,65 +165,6 @@ def test_custom_ca_bundle_is_trusted_despite_environment(rsps, login, monkeypatc
     graph_reads.get_organization(link)
     assert {call.request.req_kwargs["verify"] for call in rsps.calls} == {"/tmp/emulator-ca.pem"}
     assert {call.request.req_kwargs["timeout"] for call in rsps.calls} == {graph.TIMEOUT}
-
-
-# --- paging -----------------------------------------------------------------------------------------------
-
-
-def test_paging_follows_next_link_verbatim_and_resends_consistency_level(rsps, login, link):
-    encoded_filter = "endsWith%28mail%2C%27%40contoso.com%27%29"
-    first = f"{GRAPH}/v1.0/users?$select=id&$top=999&$filter={encoded_filter}&$count=true"
-    next_link = f"{GRAPH}/v1.0/users?$select=id&$top=999&$count=true&$skiptoken=RFNwdAIAAQAAAC%3D%3D"
-    rsps.add(responses.GET, first, json={"value": [{"id": "u1"}], "@odata.nextLink": next_link})
-    rsps.add(responses.GET, next_link, json={"value": [{"id": "u2"}]})
-
-    odata_filter = "endsWith(mail,'@contoso.com')"
-    pages = list(graph_reads.iter_user_pages(link, ["id"], odata_filter=odata_filter, advanced=True))
-
-    assert pages == [[{"id": "u1"}], [{"id": "u2"}]]
-    calls = graph_calls(rsps)
-    assert [call.request.url for call in calls] == [first, next_link]
-    assert [call.request.headers.get("ConsistencyLevel") for call in calls] == ["eventual", "eventual"]
-
-
-def test_repeated_next_link_raises(rsps, login, link):
-    loop = f"{GRAPH}/v1.0/users?$skiptoken=same"
-    rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": loop})
-    rsps.add(responses.GET, loop, json={"value": [{"id": "u1"}], "@odata.nextLink": loop})
-
-    pages = graph_reads.iter_user_pages(link, ["id", "displayName"])
-    with pytest.raises(graph.GraphError, match="same page link twice"):
-        for _ in range(5):  # bounded, so a missing check fails instead of hanging
-            next(pages)
-    assert len(graph_calls(rsps)) == 2
-
-
-def test_page_without_value_raises(rsps, login, link):
-    rsps.add(responses.GET, USERS_URL, json={"@odata.context": "x"})
-    with pytest.raises(graph.GraphError, match="without results"):
-        list(graph_reads.iter_user_pages(link, ["id", "displayName"]))
-
-
-def test_next_link_to_another_host_never_gets_the_token(rsps, login, link):
-    evil = "https://evil.example/v1.0/users"
-    rsps.add(responses.GET, USERS_URL, json={"value": [], "@odata.nextLink": evil})
-    with pytest.raises(graph.GraphError, match="Refused to send"):
-        list(graph_reads.iter_user_pages(link, ["id", "displayName"]))
-    assert not [call for call in rsps.calls if "evil" in call.request.url]
-
-
-def test_group_member_listing_is_transitive_and_keeps_types(rsps, login, link):
-    url = f"{GRAPH}/v1.0/groups/g1/transitiveMembers?$select=id&$top=999"
-    members = [{"@odata.type": USER, "id": "u1"}, {"@odata.type": "#microsoft.graph.group", "id": "g2"}]
-    rsps.add(responses.GET, url, json={"value": members})
-    assert list(graph_reads.iter_group_member_pages(link, "g1")) == [members]
-
-
-def test_contacts_and_groups_listings(rsps, login, link):
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts?$select=id,mail&$top=999", json={"value": [{"id": "c1"}]})
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/groups?$select=id&$top=999", json={"value": [{"id": "g1"}]})
-    assert list(graph_reads.iter_contact_pages(link, ["id", "mail"])) == [[{"id": "c1"}]]
-    assert list(graph_reads.iter_group_pages(link, ["id"])) == [[{"id": "g1"}]]
 
 
 # --- retries ----------------------------------------------------------------------------------------------
@@ -516,123 +337,6 @@ def test_404_is_not_found(rsps, login, link):
     rsps.add(responses.GET, f"{GRAPH}/v1.0/users/gone", status=404, json=missing)
     with pytest.raises(graph.GraphNotFound):
         graph.get_json(link, f"{GRAPH}/v1.0/users/gone")
-
-
-# --- single objects ---------------------------------------------------------------------------------------
-
-
-def test_manager_404_is_none(rsps, login, link):
-    missing = graph_error("Request_ResourceNotFound")
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/manager", status=404, json=missing)
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u2/manager", json={"@odata.type": USER, "id": "m1"})
-    assert graph_reads.get_manager(link, "u1") is None
-    assert graph_reads.get_manager(link, "u2")["id"] == "m1"
-
-
-def test_photo_bytes_etag_and_404(rsps, login, link):
-    users = f"{GRAPH}/v1.0/users"
-    rsps.add(responses.GET, f"{users}/u1/photo/$value", body=b"\xff\xd8jpeg", headers={"ETag": '"abc"'})
-    rsps.add(responses.GET, f"{users}/u2/photo/$value", status=404, json=graph_error("ImageNotFound"))
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u1/photos/240x240/$value", body=b"small")
-    assert graph_reads.get_photo(link, "u1") == (b"\xff\xd8jpeg", '"abc"')
-    assert graph_reads.get_photo(link, "u2") is None
-    assert graph_reads.get_photo(link, "u1", size="240x240") == (b"small", None)
-
-
-def test_photo_etag_from_metadata(rsps, login, link):
-    users = f"{GRAPH}/v1.0/users"
-    rsps.add(responses.GET, f"{users}/u1/photo", json={"id": "240x240", "@odata.mediaEtag": 'W/"e1"'})
-    rsps.add(responses.GET, f"{users}/u2/photo", status=404, json=graph_error("ImageNotFound"))
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/users/u3/photo", json={"id": "1X1", "@odata.mediaEtag": ""})
-    assert graph_reads.get_photo_etag(link, "u1") == 'W/"e1"'
-    assert graph_reads.get_photo_etag(link, "u2") is None
-    assert graph_reads.get_photo_etag(link, "u3") is None
-
-
-def test_guest_upn_is_quoted_in_the_path(rsps, login, link):
-    url = f"{GRAPH}/v1.0/users/ann_x.com%23EXT%23@t.onmicrosoft.com/manager"
-    rsps.add(responses.GET, url, json={"id": "m"})
-    assert graph_reads.get_manager(link, "ann_x.com#EXT#@t.onmicrosoft.com") == {"id": "m"}
-
-
-def test_organization_and_initial_domain(rsps, login, link):
-    org = {
-        "id": TENANT,
-        "displayName": "Contoso",
-        "verifiedDomains": [
-            {"name": "contoso.com", "isInitial": False},
-            {"name": "contoso.onmicrosoft.com", "isInitial": True},
-        ],
-    }
-    rsps.add(responses.GET, ORG_URL, json={"value": [org]})
-    assert graph_reads.get_organization(link) == org
-    assert graph_reads.initial_domain(org) == "contoso.onmicrosoft.com"
-    assert graph_reads.initial_domain({"verifiedDomains": []}) == ""
-
-
-# --- delta ------------------------------------------------------------------------------------------------
-
-
-def test_delta_round_yields_pages_then_delta_link(rsps, login, link):
-    start = f"{GRAPH}/v1.0/users/delta?$select=id,displayName"
-    page2 = f"{GRAPH}/v1.0/users/delta?$skiptoken=p2"
-    final = f"{GRAPH}/v1.0/users/delta?$deltatoken=d1"
-    removed = {"id": "u9", "@removed": {"reason": "changed"}}
-    rsps.add(responses.GET, start, json={"value": [{"id": "u1"}], "@odata.nextLink": page2})
-    rsps.add(responses.GET, page2, json={"value": [removed], "@odata.deltaLink": final})
-
-    pages = list(graph_reads.iter_delta(link, "users", select=["id", "displayName"]))
-
-    assert pages == [graph_reads.DeltaPage([{"id": "u1"}], None), graph_reads.DeltaPage([removed], final)]
-    assert "$top" not in graph_calls(rsps)[0].request.url
-
-
-def test_delta_continues_from_saved_link_and_keeps_member_changes(rsps, login, link):
-    saved = f"{GRAPH}/v1.0/groups/delta?$deltatoken=old"
-    change = {"@odata.type": USER, "id": "u1", "@removed": {"reason": "deleted"}}
-    group = {"id": "g1", "members@delta": [change]}
-    new_link = f"{GRAPH}/v1.0/groups/delta?$deltatoken=new"
-    rsps.add(responses.GET, saved, json={"value": [group], "@odata.deltaLink": new_link})
-
-    pages = list(graph_reads.iter_delta(link, "groups", select=["id", "members"], delta_link=saved))
-
-    assert pages[0].items == [group]
-    assert pages[0].delta_link.endswith("$deltatoken=new")
-    assert graph_calls(rsps)[0].request.url == saved
-
-
-@pytest.mark.parametrize(
-    "status, body",
-    [
-        (410, {"error": {"code": "resyncRequired", "message": "Gone"}}),
-        (400, {"error": {"code": "syncStateNotFound", "message": "The sync state generation is not found"}}),
-        (400, {"error": {"code": "SyncStateNotFound", "message": "generation=149"}}),
-    ],
-)
-def test_expired_delta_token(rsps, login, link, status, body):
-    saved = f"{GRAPH}/v1.0/users/delta?$deltatoken=old"
-    rsps.add(responses.GET, saved, status=status, json=body)
-    with pytest.raises(graph.DeltaTokenExpired):
-        list(graph_reads.iter_delta(link, "users", select=["id"], delta_link=saved))
-
-
-def test_delta_link_of_another_graph_endpoint_restarts(rsps, login, link):
-    # e.g. the link moved to another cloud: the old link is useless and must not receive the new token
-    with pytest.raises(graph.DeltaTokenExpired):
-        old = "https://graph.old.test/v1.0/users/delta?$deltatoken=x"
-        list(graph_reads.iter_delta(link, "users", select=["id"], delta_link=old))
-    assert len(rsps.calls) == 0
-
-
-def test_delta_round_cut_short_raises(rsps, login, link):
-    rsps.add(responses.GET, f"{GRAPH}/v1.0/contacts/delta?$select=id", json={"value": [{"id": "c1"}]})
-    with pytest.raises(graph.GraphError, match="without a delta link"):
-        list(graph_reads.iter_delta(link, "contacts", select=["id"]))
-
-
-def test_delta_rejects_unknown_resource(link):
-    with pytest.raises(ValueError):
-        list(graph_reads.iter_delta(link, "devices", select=["id"]))
 
 
 # --- batch ------------------------------------------------------------------------------------------------

@@ -1,7 +1,10 @@
-"""Helpers for the signature tests: employees and photos made straight through the ORM."""
+"""Helpers for the signature tests: employees and photos made straight through the ORM, and the baseline
+values and inertness check of rendered HTML."""
 import hashlib
 import io
 import itertools
+import re
+from html.parser import HTMLParser
 
 import pytest
 from django.utils import timezone
@@ -57,3 +60,64 @@ def make_group(link, name, members=(), graph_id=None):
 @pytest.fixture
 def employee(link):
     return make_employee(link)
+
+
+# --- Rendered HTML, as the rendering and email-safety tests check it ----------------------------------------
+BASELINE = {
+    "first_name": "Ada",
+    "last_name": "Lovelace",
+    "display_name": "Ada Lovelace",
+    "email": "ada@contoso.example",
+    "phone": "+44 20 7946 0123",
+    "mobile": "+44 7700 900123",
+    "fax": "+44 20 7946 0100",
+    "job_title": "Head of Analytics",
+    "department": "Research",
+    "company": "Contoso Ltd",
+    "street": "1 Main Street",
+    "city": "London",
+    "state": "Greater London",
+    "postal_code": "EC1A 1BB",
+    "country": "United Kingdom",
+    "photo_url": "https://portal.example/photos/ada.jpg",
+    "org_name": "Contoso",
+    "org_website": "https://contoso.example",
+    "org_logo_url": "https://portal.example/logo.png",
+}
+EXECUTABLE_TAGS = {"script", "iframe", "object", "embed", "svg", "math", "template", "form", "input", "meta",
+                   "base", "link", "body", "style", "details"}  # fmt: skip
+
+
+class ParsedPage(HTMLParser):
+    """The tags, attributes and visible text of rendered HTML, as a browser would see them."""
+
+    def __init__(self, html):
+        super().__init__(convert_charrefs=True)
+        self.tags, self.text = [], []
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, {name: value or "" for name, value in attrs}))
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+    @property
+    def visible_text(self):
+        return "".join(self.text)
+
+
+def assert_inert(html):
+    """No markup in the output that a browser or mail client would execute."""
+    assert not re.search(r"<\s*script", html, re.IGNORECASE)
+    for tag, attributes in ParsedPage(html).tags:
+        assert tag not in EXECUTABLE_TAGS, html
+        for name, value in attributes.items():
+            assert not name.startswith("on"), (name, html)
+            squeezed = re.sub(r"\s", "", value).lower()
+            if name in ("href", "src"):
+                assert squeezed.split(":")[0] in ("https", "http", "mailto", "tel"), (name, value)
+            if name == "style":
+                for forbidden in ("expression(", "url(", "javascript:", "-moz-binding", "behavior"):
+                    assert forbidden not in squeezed, value

@@ -1,6 +1,6 @@
-import re
+"""Rendering (signatures/rendering.py): values and templates that try to escape the sandbox, the default
+templates, and the template checks that explain problems in words."""
 import time
-from html.parser import HTMLParser
 
 import jinja2
 import jinja2.meta
@@ -10,74 +10,17 @@ from hypothesis import strategies as st
 from markupsafe import Markup
 
 from signatures import emailsafe, rendering
+from tests.signatures.conftest import BASELINE, ParsedPage, assert_inert
 from tests.signatures.injection_corpus import MALICIOUS_VALUES
 
-BASELINE = {
-    "first_name": "Ada",
-    "last_name": "Lovelace",
-    "display_name": "Ada Lovelace",
-    "email": "ada@contoso.example",
-    "phone": "+44 20 7946 0123",
-    "mobile": "+44 7700 900123",
-    "fax": "+44 20 7946 0100",
-    "job_title": "Head of Analytics",
-    "department": "Research",
-    "company": "Contoso Ltd",
-    "street": "1 Main Street",
-    "city": "London",
-    "state": "Greater London",
-    "postal_code": "EC1A 1BB",
-    "country": "United Kingdom",
-    "photo_url": "https://portal.example/photos/ada.jpg",
-    "org_name": "Contoso",
-    "org_website": "https://contoso.example",
-    "org_logo_url": "https://portal.example/logo.png",
-}
 TEMPLATE_NAMES = sorted(rendering.DEFAULT_TEMPLATES)
-EXECUTABLE_TAGS = {"script", "iframe", "object", "embed", "svg", "math", "template", "form", "input", "meta",
-                   "base", "link", "body", "style", "details"}  # fmt: skip
 LEAK_MARKERS = (
     "<class", "object at 0x", "Undefined", "TemplateReference", "jinja2", "__globals__", "<built-in"
 )
 
 
-class _Page(HTMLParser):
-    """The tags, attributes and visible text of rendered HTML, as a browser would see them."""
-
-    def __init__(self, html):
-        super().__init__(convert_charrefs=True)
-        self.tags, self.text = [], []
-        self.feed(html)
-        self.close()
-
-    def handle_starttag(self, tag, attrs):
-        self.tags.append((tag, {name: value or "" for name, value in attrs}))
-
-    def handle_data(self, data):
-        self.text.append(data)
-
-    @property
-    def visible_text(self):
-        return "".join(self.text)
-
-
 def _words(text):
     return " ".join(text.split())
-
-
-def assert_inert(html):
-    """No markup in the output that a browser or mail client would execute."""
-    assert not re.search(r"<\s*script", html, re.IGNORECASE)
-    for tag, attributes in _Page(html).tags:
-        assert tag not in EXECUTABLE_TAGS, html
-        for name, value in attributes.items():
-            assert not name.startswith("on"), (name, html)
-            squeezed = re.sub(r"\s", "", value).lower()
-            if name in ("href", "src"):
-                assert squeezed.split(":")[0] in ("https", "http", "mailto", "tel"), (name, value)
-            if name == "style":
-                for forbidden in ("expression(", "url(", "javascript:", "-moz-binding", "behavior"):
-                    assert forbidden not in squeezed, value
 
 
 def _text_keys(html_source):
@@ -86,7 +29,7 @@ def _text_keys(html_source):
     for key in BASELINE:
         marker = "Zq9Marker"
         html = rendering.render_signature(html_source, {**BASELINE, key: marker}).html
-        if marker in _Page(html).visible_text:
+        if marker in ParsedPage(html).visible_text:
             keys.add(key)
     return keys
 
@@ -116,7 +59,7 @@ def test_malicious_value_in_every_placeholder_renders_as_inert_text(template_nam
         if key in TEXT_KEYS[template_name]:
             # the HTML templates show the website without its scheme; the text templates show it whole
             in_html = shown.replace("https://", "").replace("http://", "") if key == "org_website" else shown
-            assert in_html in _words(_Page(result.html).visible_text), (key, result.html)
+            assert in_html in _words(ParsedPage(result.html).visible_text), (key, result.html)
             assert shown in _words(result.text), (key, result.text)
         if "49" not in value and "49" not in baseline_html:
             assert "49" not in result.html and "49" not in result.text, key
@@ -252,7 +195,7 @@ def test_default_templates_are_clean_and_email_safe(template_name):
     result = rendering.render_signature(html_source, BASELINE, text_source=text_source)
     assert result.warnings == ()
     assert result.char_count == len(result.html) < emailsafe.GMAIL_LIMIT_CHARS
-    images = [attrs for tag, attrs in _Page(result.html).tags if tag == "img"]
+    images = [attrs for tag, attrs in ParsedPage(result.html).tags if tag == "img"]
     assert len(images) == 2
     assert all(a["width"] and a["height"] and a["src"].startswith("https://") for a in images)
     assert "<table" in result.html and "font-family:" in result.html
@@ -315,86 +258,6 @@ def test_syntax_errors_are_explained_in_words(template, line, words):
     assert words in problem.message
 
 
-def test_style_block_is_inlined_and_removed():
-    template = (
-        "<style>.name { color: #ff0000; font-weight: bold } td { padding: 4px }</style>"
-        '<table><tr><td class="name">{{ first_name }}</td></tr></table>'
-    )
-    result = rendering.render_signature(template, BASELINE)
-    assert "<style" not in result.html and "class=" not in result.html
-    [style] = [attrs["style"] for tag, attrs in _Page(result.html).tags if tag == "td"]
-    assert sorted(style.split(";")) == ["color:#ff0000", "font-weight:bold", "padding:4px"]
-    assert any("<style> block was turned into inline styles" in w for w in result.warnings)
-
-
-def test_style_block_cannot_load_remote_css_or_smuggle_urls():
-    template = (
-        "<style>@import url(https://evil.example/x.css);"
-        " td { background: url(javascript:alert(1)); color: red }</style><table><tr><td>x</td></tr></table>"
-    )
-    result = rendering.render_signature(template, BASELINE)
-    assert "url(" not in result.html and "evil" not in result.html
-    assert '<td style="color:red">' in result.html
-
-
-def test_sanitiser_strips_scripts_and_handlers_but_keeps_tables_and_styles():
-    template = (
-        '<table cellpadding="0" style="border-collapse:collapse"><tr>'
-        '<td style="color:#333333" onclick="alert(1)">{{ first_name }}<script>alert(1)</script></td>'
-        '<td><a href="javascript:alert(1)" onmouseover="x">bad</a><a href="https://ok.example">ok</a></td>'
-        "</tr></table><iframe src='https://evil.example'></iframe>"
-    )
-    html = rendering.render_signature(template, BASELINE).html
-    assert_inert(html)
-    assert '<table cellpadding="0" style="border-collapse:collapse">' in html
-    assert '<td style="color:#333333">Ada</td>' in html
-    assert 'href="https://ok.example"' in html and "alert" not in html
-
-
-@pytest.mark.parametrize(
-    ("style", "kept"),
-    [
-        ("color:red; position:fixed; top:0", "color:red"),
-        ("width:expression(alert(1)); color:blue", "color:blue"),
-        ("background:url(https://x.example/a.png); font-size:12px", "font-size:12px"),
-        ("display:flex; font-weight:bold", "font-weight:bold"),
-        ("-moz-binding:url(x); behavior:url(x.htc); margin:0", "margin:0"),
-        ("color:rgb(1, 2, 3); font-family:'Segoe UI'", "color:rgb(1, 2, 3);font-family:'Segoe UI'"),
-        ("color:re\\64", None),
-        ("color:var(--x)", None),
-    ],
-)
-def test_css_declarations_are_allowlisted(style, kept):
-    assert emailsafe.clean_style(style) == kept
-
-
-def test_dropped_css_is_explained():
-    template = '<table><tr><td style="display:flex;position:absolute;float:left">x</td></tr></table>'
-    warnings = rendering.render_signature(template, BASELINE).warnings
-    assert any("flex" in w for w in warnings)
-    assert any("`position`" in w for w in warnings)
-    assert any("`float`" in w for w in warnings)
-
-
-def test_plain_text_is_generated_from_html():
-    template = (
-        "<table><tr><td>{{ display_name }}</td><td>{{ job_title }}</td></tr>"
-        '<tr><td><a href="mailto:{{ email }}">{{ email }}</a> '
-        '<a href="https://contoso.example/about">About us</a></td></tr>'
-        '<tr><td><a href="https://contoso.example"><img src="https://x.example/l.png" width="1" height="1">'
-        "</a>"
-        "<br>   lots    of\n  space &amp; more</td></tr></table>"
-    )
-    text = rendering.render_signature(template, BASELINE).text
-    assert text.splitlines() == [
-        "Ada Lovelace",
-        "Head of Analytics",
-        "ada@contoso.example About us <https://contoso.example/about>",
-        "https://contoso.example",
-        "lots of space & more",
-    ]
-
-
 def test_text_template_is_not_html_escaped():
     result = rendering.render_signature(
         "<p>{{ department }}</p>", {"department": "R&D <Labs>"}, text_source="{{ department }}\n\n\n\nend  "
@@ -406,44 +269,6 @@ def test_text_template_is_not_html_escaped():
 def test_text_template_gets_the_same_sandbox():
     with pytest.raises(rendering.TemplateProblemError, match="not allowed"):
         rendering.render_signature("<p>x</p>", BASELINE, text_source="{{ first_name.__class__ }}")
-
-
-def test_gmail_limit_warning():
-    long_template = "<table><tr><td>" + "x" * 10_500 + "</td></tr></table>"
-    result = rendering.render_signature(long_template, BASELINE)
-    assert result.char_count > 10_000
-    assert any("10,000" in w for w in result.warnings)
-    assert not any("10,000" in w for w in rendering.render_signature("<table></table>", BASELINE).warnings)
-
-
-def test_image_checks():
-    template = (
-        '<table><tr><td><img src="/logo.png"><img src="http://x.example/a.png" width="10" height="10">'
-        '<img src="data:image/png;base64,AAAA" width="1" height="1">'
-        '<img src="https://x.example/logo.svg" width="1" height="1"></td></tr></table>'
-    )
-    result = rendering.render_signature(template, BASELINE)
-    warnings = " ".join(result.warnings)
-    assert "no width and height" in warnings
-    assert "not an absolute https address" in warnings
-    assert "loads over http" in warnings
-    assert "data: URL" in warnings
-    assert "SVG" in warnings
-    srcs = [attrs.get("src") for tag, attrs in _Page(result.html).tags if tag == "img"]
-    assert srcs == [None, "http://x.example/a.png", None, "https://x.example/logo.svg"]
-
-
-def test_email_client_checks_find_layout_font_and_background_problems():
-    warnings = rendering.email_client_checks(
-        '<link href="https://fonts.googleapis.com/css?family=Lato" rel="stylesheet">'
-        '<div style="font-family:Lato;background-image:url(https://x.example/bg.png)">x</div>'
-    )
-    joined = " ".join(warnings)
-    assert "no table layout" in joined
-    assert "Web fonts" in joined
-    assert "Background images" in joined
-    assert "External stylesheets" in joined
-    assert rendering.email_client_checks("<table><tr><td>ok</td></tr></table>") == []
 
 
 @pytest.mark.parametrize("bad", [1, None, ["a"], Markup("<b>x</b>"), b"bytes"])
@@ -500,11 +325,6 @@ def test_value_cannot_break_out_of_a_style_block_or_an_unquoted_attribute():
     html = rendering.render_signature(template, values).html
     assert_inert(html)
     assert "alert" not in html
-
-
-def test_markup_checks_survive_odd_declarations():
-    assert rendering.email_client_checks("<![foo[ x ]]><table><tr><td>y</td></tr></table>") == []
-    assert emailsafe.html_to_text("<![if !mso]>x<![endif]>") == "x"
 
 
 @settings(max_examples=150, deadline=None)
