@@ -1,7 +1,8 @@
 """Microsoft Graph client: app-only tokens (msal), HTTP with retries (requests), batching.
 
 Plain Python that knows nothing of Django models. A *link* is any object with `pk`, `tenant_id`, `client_id`,
-`client_credential()` and `cloud` (`key`, `login_url`, `graph_url`, `ca_bundle`, `instance_discovery`).
+`client_credential()` and `cloud` (`key`, `login_url`, `graph_url`, `ca_bundle`, `instance_discovery`,
+`proxies`).
 Functions return dicts and raise `GraphError` or one of its subclasses; the listings, delta rounds and single
 objects read through this client are in graph_reads.py.
 Protocol facts: /work/shared/reference/graph-facts.md.
@@ -127,7 +128,7 @@ def _cache_key(link, credential):
     cloud = link.cloud
     return (
         _identity(link), cloud.key, cloud.login_url, cloud.graph_url, cloud.ca_bundle,
-        cloud.instance_discovery, link.tenant_id, link.client_id, digest,
+        cloud.instance_discovery, tuple(sorted(cloud.proxies.items())), link.tenant_id, link.client_id, digest,
     )
 
 
@@ -136,6 +137,7 @@ def _new_session(cloud):
     # Without trust_env=False, REQUESTS_CA_BUNDLE silently overrides `verify` (graph-facts 2.5).
     session.trust_env = False
     session.verify = cloud.ca_bundle or True
+    session.proxies.update(cloud.proxies)
     session.headers["User-Agent"] = "Signet-directory-sync"
     return session
 

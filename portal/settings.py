@@ -125,6 +125,10 @@ ENTRA_CLIENT_SECRET = env("ENTRA_CLIENT_SECRET", default="")
 ENTRA_CUSTOM_LOGIN_URL = env("ENTRA_CUSTOM_LOGIN_URL", default="")
 ENTRA_CUSTOM_GRAPH_URL = env("ENTRA_CUSTOM_GRAPH_URL", default="")
 ENTRA_CUSTOM_CA_BUNDLE = env("ENTRA_CUSTOM_CA_BUNDLE", default="")
+# An outbound proxy for every call to Microsoft (sign-in and Graph), e.g. http://proxy.corp.example:3128. Those
+# sessions ignore HTTPS_PROXY and the other environment variables (so that REQUESTS_CA_BUNDLE cannot replace the
+# CA they trust, graph-facts 2.5): this setting is how a proxy is given to them.
+OUTBOUND_PROXY = env("OUTBOUND_PROXY", default="")
 # Where browsers are sent for consent and sign-in on the custom cloud; the emulator serves those pages over plain
 # HTTP on localhost so that no certificate warning blocks a demo user. Defaults to ENTRA_CUSTOM_LOGIN_URL.
 ENTRA_CUSTOM_BROWSER_LOGIN_URL = env("ENTRA_CUSTOM_BROWSER_LOGIN_URL", default="")

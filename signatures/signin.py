@@ -73,6 +73,7 @@ def _session_for(cloud: clouds.Cloud) -> requests.Session:
     # Without trust_env=False, REQUESTS_CA_BUNDLE silently overrides `verify` (graph-facts 2.5).
     session.trust_env = False
     session.verify = cloud.ca_bundle or True
+    session.proxies.update(cloud.proxies)
     session.headers["User-Agent"] = "Signet-signin"
     return session
 

@@ -3,7 +3,7 @@
 Sources: learn.microsoft.com/entra/identity-platform/authentication-national-cloud and
 learn.microsoft.com/graph/deployments (see shared/reference/graph-facts.md section 3).
 """
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 
@@ -17,6 +17,13 @@ class Cloud:
     browser_login_url: str  # where browsers go for admin consent and sign-in (differs only for the custom cloud)
     ca_bundle: str | None = None  # an extra CA to trust (custom cloud only)
     instance_discovery: bool = True  # msal's instance discovery only knows Microsoft's own hosts
+    proxy: str | None = None  # OUTBOUND_PROXY: every request to the cloud goes through it (see proxies)
+
+    @property
+    def proxies(self) -> dict:
+        """requests' `proxies` for this cloud's sessions ({} without a proxy). Sessions ignore the environment's
+        proxy variables (trust_env=False, see graph-facts 2.5), so the proxy is set here explicitly."""
+        return {"https": self.proxy, "http": self.proxy} if self.proxy else {}
 
     @property
     def is_configured(self) -> bool:
@@ -54,6 +61,7 @@ def custom_cloud() -> Cloud:
         browser_login_url=(settings.ENTRA_CUSTOM_BROWSER_LOGIN_URL or login).rstrip("/"),
         ca_bundle=settings.ENTRA_CUSTOM_CA_BUNDLE or None,
         instance_discovery=False,
+        proxy=settings.OUTBOUND_PROXY or None,
     )
 
 
@@ -61,7 +69,7 @@ def get_cloud(key: str) -> Cloud:
     """Return the cloud for a key; the custom cloud is read from settings each time so tests can point it anywhere."""
     if key == CUSTOM:
         return custom_cloud()
-    return _MICROSOFT[key]
+    return replace(_MICROSOFT[key], proxy=settings.OUTBOUND_PROXY or None)
 
 
 def available_choices() -> list[tuple[str, str]]:

@@ -30,6 +30,7 @@ class Cloud:
     graph_url: str = GRAPH
     ca_bundle: str | None = None
     instance_discovery: bool = False
+    proxies: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
