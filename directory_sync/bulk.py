@@ -41,8 +41,9 @@ def upsert(model, columns, rows, *, conflict, update) -> None:
     kinds = [_kind(field) for field in fields]
     casts = ", ".join(_CASTS.get(kind, "{name}::{type}").format(name=name, type=field.cast_db_type(connection))
                       for name, field, kind in zip(names, fields, kinds))
-    unpack = ", ".join("json_array_elements(%s::json)" if kind in _JSON_KINDS else "json_array_elements_text(%s::json)"
-                       for kind in kinds)
+    unpack = ", ".join(
+        "json_array_elements(%s::json)" if kind in _JSON_KINDS else "json_array_elements_text(%s::json)"
+        for kind in kinds)
     keys = ", ".join(_quoted(meta.get_field(name).column for name in conflict))
     sets = ", ".join(f"{col} = EXCLUDED.{col}" for col in _quoted(meta.get_field(name).column for name in update))
     sql = (f'INSERT INTO "{meta.db_table}" ({", ".join(names)}) SELECT {casts} FROM ROWS FROM ({unpack}) '

@@ -6,7 +6,7 @@ Graph id in two links is two rows. Writes are made by `directory_sync.engine`; v
 import uuid
 
 import orjson
-
+from django import forms
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -93,6 +93,10 @@ class JSONTextField(models.TextField):
         if value is None or isinstance(value, JsonText):
             return value
         return orjson.dumps(value).decode()
+
+    def formfield(self, **kwargs):
+        # Edited as JSON (the admin), not as the text of a Python dict.
+        return super().formfield(**{"form_class": forms.JSONField, **kwargs})
 
 
 # Bulk tables: the tables a full sync fills in bulk (employees, memberships) carry `organization` (memberships

@@ -50,3 +50,25 @@ def test_run_duration_reads_in_words(seconds, text):
     run = SyncRun(started_at=start, finished_at=start + timedelta(seconds=seconds))
     assert run.duration_text == text
     assert SyncRun(started_at=start).duration_text == ""
+
+
+def test_json_text_columns_round_trip_and_edit_as_json(link):
+    """Employee.source and .fields are JSON text in the database (JSONTextField) but dicts in Python, and the
+    admin edits them as JSON."""
+    source = {"id": "u1", "displayName": "Zoë \"Z\" O'Neil", "businessPhones": ["+1 555"], "accountEnabled": True}
+    employee = Employee.objects.create(organization=link.organization, link=link, graph_id="u1",
+                                       fields={"display_name": "Zoë"}, source=source, content_hash="x")
+    stored = Employee.objects.values_list("source", "fields").get(pk=employee.pk)
+    assert stored == (source, {"display_name": "Zoë"})
+    field = Employee._meta.get_field("fields").formfield()
+    assert field.clean(field.prepare_value({"a": "b"})) == {"a": "b"}
+
+
+def test_the_admin_change_page_shows_json_text_columns_as_json(admin_client, link):
+    from django.urls import reverse
+
+    employee = Employee.objects.create(organization=link.organization, link=link, graph_id="u2",
+                                       fields={"display_name": "Ada"}, source={"id": "u2"}, content_hash="x")
+    page = admin_client.get(reverse("admin:directory_sync_employee_change", args=[employee.pk]))
+    assert page.status_code == 200
+    assert "{&quot;display_name&quot;: &quot;Ada&quot;}" in page.content.decode()
