@@ -207,8 +207,15 @@ CLIENT_ERRORS = {
 
 
 def client_error(kind, message="", *, status=None, **details):
-    """The GraphError for a problem the client detected itself (kind: a key of CLIENT_ERRORS)."""
-    return GraphError(message or kind, status=status, admin_message=CLIENT_ERRORS[kind].format(**details))
+    """The GraphError for a problem the client detected itself (kind: a key of CLIENT_ERRORS, kept as `code`)."""
+    return GraphError(message or kind, status=status, code=kind,
+                      admin_message=CLIENT_ERRORS[kind].format(**details))
+
+
+def is_passing(error: GraphError) -> bool:
+    """Throttling, a Graph outage or a failed connection: trouble that passes by itself, nothing to fix."""
+    return (isinstance(error, GraphThrottled) or (error.status or 0) >= 500
+            or error.code in ("network", "incomplete_answer"))
 
 
 def parse_retry_after(value):

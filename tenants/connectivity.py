@@ -10,7 +10,7 @@ from typing import Callable
 from django.utils import timezone
 from django.utils.formats import date_format
 
-from directory_sync import graph, graph_reads, rules
+from directory_sync import graph, graph_errors, graph_reads, rules
 from tenants import secrets as crypto
 from tenants.models import EntraLink
 
@@ -27,6 +27,8 @@ PERMISSIONS = (
 # Entra answers meaning the app is no longer consented in the tenant (graph-facts 1.4).
 CONSENT_CODES = {7000229, 700016, 65001, 90094}
 SECRET_EXPIRED_CODE = 7000222
+PASSING_TROUBLE = ("Nothing to change on your side: Microsoft was busy or unreachable just now. Run the check "
+                   "again in a few minutes; syncs retry by themselves.")
 
 
 @dataclass
@@ -37,7 +39,7 @@ class StepResult:
     status: str
     detail: str = ""
     fix: str = ""
-    problem: str = ""  # "secret_expired" or "consent" when the failure changes the link's status
+    problem: str = ""  # "secret_expired" or "consent" (the link's status changes), "passing" (nothing to fix)
 
 
 @dataclass
@@ -74,11 +76,15 @@ class CheckReport:
 
 
     def _problem(self, permissions):
+        failing = [step for step in self.steps if step.status == FAILING and _is_required(step.permission)]
+        passing = [step for step in failing if step.problem == "passing"]
+        if passing:
+            # Throttled or unreachable steps say nothing about permissions: no "missing permissions" summary.
+            return f"{passing[0].detail} {PASSING_TROUBLE}"
         missing = [row["name"] for row in permissions if row["status"] == FAILING and row["required"]]
         if len(missing) > 1:
             return (f"The app is missing {len(missing)} permissions: {', '.join(missing)}. Grant them in the app "
                     "registration's API permissions (type Application) and grant admin consent again.")
-        failing = [step for step in self.steps if step.status == FAILING and _is_required(step.permission)]
         return failing[0].fix or failing[0].detail
 
 
@@ -211,6 +217,8 @@ def run_steps(link: EntraLink, steps=None) -> CheckReport:
             token_failed = True
         except graph.GraphError as error:
             result.status, result.detail, result.fix = FAILING, error.admin_message, error.admin_message
+            if graph_errors.is_passing(error):
+                result.fix, result.problem = PASSING_TROUBLE, "passing"
             if isinstance(error, graph.GraphUnauthorized):
                 # A token was issued but Graph refuses it: the app's access was revoked; nothing else will work.
                 result.problem = "consent"

@@ -176,6 +176,8 @@ def test_the_check_under_a_throttling_storm_answers_at_once_instead_of_waiting(c
     page = client.get(response["Location"]).content.decode()
     emu.control.clear_faults()
     assert "Connectivity OK" not in page and "limiting how fast" in page
+    assert "Run the check again in a few minutes" in page  # passing trouble: nothing for the admin to change
+    assert "The app is missing" not in page  # throttled steps say nothing about permissions
     assert waits == []
     graph.forget_link(link)
 
