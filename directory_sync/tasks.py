@@ -1,7 +1,7 @@
 """Background entry points of the directory sync: load by id, call the engine, declare retries. Nothing else."""
 from celery import shared_task
 
-from directory_sync import engine, graph, scheduling
+from directory_sync import engine, erasure, graph, scheduling
 from tenants.models import EntraLink
 
 MAX_RETRIES = 5
@@ -26,6 +26,14 @@ def sync_link(self, link_id: int, trigger: str = "schedule", run_id: int | None 
     # Retried attempts never get here: only a finished run moves the schedule, pauses the link or mails admins.
     scheduling.after_run(link, run)
     return run.pk if run is not None else None
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def erase_link(link_id: int) -> int:
+    """Delete an unlinked link with everything synced from it (erasure.erase_link); a link linked again in the
+    meantime, or already gone, is left alone. Safe to run twice."""
+    link = EntraLink.objects.filter(pk=link_id, status=EntraLink.Status.UNLINKED).first()
+    return erasure.erase_link(link) if link is not None else 0
 
 
 @shared_task(ignore_result=True)

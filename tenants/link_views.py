@@ -4,11 +4,14 @@ Editors may look; linking, checking and unlinking need an admin. Links are looke
 organisation, so another organisation's link is a 404.
 """
 from django.contrib import messages
+from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from directory_sync import graph
+from directory_sync import graph, tasks
+from directory_sync.models import Employee
+from portal import audit
 from tenants import connectivity, consent, linking
 from tenants.decorators import org_member
 from tenants.link_forms import ConsentStartForm, LinkRenameForm, OwnAppForm
@@ -131,6 +134,28 @@ def link_unlink(request, org_slug, link_id):
         messages.success(request, f"{link.name} is unlinked. Its people stay until you delete them.")
         return redirect("tenants:link_list", org_slug)
     return render(request, "tenants/link_unlink.html", {"link": link})
+
+
+@org_member(role=Role.ADMIN)
+def link_delete(request, org_slug, link_id):
+    """Delete an unlinked tenant and everyone synced from it, after the admin typed its name; the deletion runs
+    in the background (a large tenant has 100,000 people)."""
+    link = _link(request, link_id)
+    if link.is_active:
+        messages.error(request, f"{link.name} is still linked: unlink it first, then delete it.")
+        return redirect("tenants:link_list", org_slug)
+    people = Employee.objects.for_org(request.organization).filter(link=link).count()
+    error = ""
+    if request.method == "POST":
+        if request.POST.get("confirm", "").strip() == link.name:
+            audit.record(request.organization, request.user, "link.deleted", link.name, tenant=link.tenant_id,
+                         people=people)
+            transaction.on_commit(lambda: tasks.erase_link.delay(link.pk))
+            messages.success(request, f"Deleting {link.name} and its {people} people; this takes a moment for a "
+                                      "large tenant.")
+            return redirect("tenants:link_list", org_slug)
+        error = "Type the link's name exactly as shown to confirm."
+    return render(request, "tenants/link_delete.html", {"link": link, "people": people, "error": error})
 
 
 @require_POST

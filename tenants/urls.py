@@ -20,6 +20,7 @@ urlpatterns = [
     path("o/<slug:org_slug>/integration/<int:link_id>/check/", link_views.link_check, name="link_check"),
     path("o/<slug:org_slug>/integration/<int:link_id>/unlink/", link_views.link_unlink, name="link_unlink"),
     path("o/<slug:org_slug>/integration/<int:link_id>/relink/", link_views.link_relink, name="link_relink"),
+    path("o/<slug:org_slug>/integration/<int:link_id>/delete/", link_views.link_delete, name="link_delete"),
     # One fixed URL for every organisation (Microsoft redirects to the registered URI); no trailing slash, as
     # registered on the app (entra_emulator/testing.py PORTAL_REDIRECT_URIS).
     path("entra/consent/callback", link_views.link_consent_callback, name="link_consent_callback"),

@@ -19,6 +19,8 @@ LINK_URLS = [
     ("tenants:link_unlink", True, "get"),
     ("tenants:link_unlink", True, "post"),
     ("tenants:link_relink", True, "post"),
+    ("tenants:link_delete", True, "get"),
+    ("tenants:link_delete", True, "post"),
 ]
 ORG_URLS = [
     ("tenants:link_list", False, "get"),
