@@ -290,28 +290,30 @@ def _simple_query(filters) -> str:
     return urlencode({key: value for key, value in params.items() if value})
 
 
-def _narrowed(rows, filters):
-    """Groups or contacts of the chosen link whose name or mail contains the search text."""
+def _listing(request, model):
+    """What the Groups or Contacts page and its export show: the organisation's links, the page's filters, and
+    its live `model` rows of the chosen link whose name or mail contains the search text, in name order."""
+    links = list(EntraLink.objects.for_org(request.organization).order_by("pk"))
+    filters = _simple_filters(request, links)
+    rows = model.objects.for_org(request.organization).filter(removed_at=None)
     if filters["link"]:
         rows = rows.filter(link=filters["link"])
     if filters["q"]:
         rows = rows.filter(Q(display_name__icontains=filters["q"]) | Q(mail__icontains=filters["q"]))
-    return rows
+    return links, filters, rows.order_by("display_name", "pk")
+
+
+def _simple_export(request, what, filters, header, lines):
+    """The streamed CSV of a Groups or Contacts export, recorded in the audit log with its filters."""
+    audit.record(request.organization, request.user, f"sync.{what}_exported", "", filters=_simple_query(filters))
+    return exports.csv_response(f"{what}-{request.organization.slug}.csv", header, lines)
 
 
 @org_member()
 @require_GET
 def group_list(request, org_slug):
-    links = list(EntraLink.objects.for_org(request.organization).order_by("pk"))
-    filters = _simple_filters(request, links)
-    groups = (
-        DirectoryGroup.objects.for_org(request.organization)
-        .filter(removed_at=None)
-        .select_related("link")
-        .defer("raw")
-        .order_by("display_name", "pk")
-    )
-    page = Paginator(_narrowed(groups, filters), PER_PAGE).get_page(request.GET.get("page"))
+    links, filters, groups = _listing(request, DirectoryGroup)
+    page = Paginator(groups.select_related("link").defer("raw"), PER_PAGE).get_page(request.GET.get("page"))
     ids = [group.pk for group in page]
     members = dict(
         GroupMembership.objects.filter(group_id__in=ids, is_direct=True)
@@ -339,50 +341,35 @@ def group_list(request, org_slug):
 def group_export(request, org_slug):
     """The Groups view's current search and link as a streamed CSV of every matching group, with its direct
     members and its users through nested groups counted in the same query (no query per group)."""
-    links = list(EntraLink.objects.for_org(request.organization).order_by("pk"))
-    filters = _simple_filters(request, links)
+    links, filters, groups = _listing(request, DirectoryGroup)
     names = {link.pk: link.name for link in links}
-    groups = _narrowed(DirectoryGroup.objects.for_org(request.organization).filter(removed_at=None), filters)
     rows = (
         groups.annotate(
             direct=Count("memberships", filter=Q(memberships__is_direct=True)),
             # A user has one row per group it reaches, directly or through nested ones (GroupMembership).
             users=Count("memberships", filter=Q(memberships__member_type="user")),
         )
-        .order_by("display_name", "pk")
         .values_list("link_id", "display_name", "mail", "description", "graph_id", "direct", "users")
         .iterator(chunk_size=exports.CHUNK)
     )
     header = ["Entra link", "Name", "Email", "Description", "Graph id", "Direct members", "User members"]
     lines = ([names.get(link_id, ""), *values] for link_id, *values in rows)
-    audit.record(
-        request.organization, request.user, "sync.groups_exported", "", filters=_simple_query(filters)
-    )
-    return exports.csv_response(f"groups-{request.organization.slug}.csv", header, lines)
+    return _simple_export(request, "groups", filters, header, lines)
 
 
 CONTACT_COLUMNS = [("Company", "companyName"), ("Job title", "jobTitle"), ("Department", "department")]
 
 
+def _contact_cells(values) -> list[str]:
+    return [fields.text_of((values or {}).get(key)) for _, key in CONTACT_COLUMNS]
+
+
 @org_member()
 @require_GET
 def contact_list(request, org_slug):
-    links = list(EntraLink.objects.for_org(request.organization).order_by("pk"))
-    filters = _simple_filters(request, links)
-    contacts = (
-        OrgContact.objects.for_org(request.organization)
-        .filter(removed_at=None)
-        .select_related("link")
-        .order_by("display_name", "pk")
-    )
-    page = Paginator(_narrowed(contacts, filters), PER_PAGE).get_page(request.GET.get("page"))
-    rows = [
-        {
-            "contact": contact,
-            "cells": [fields.text_of((contact.fields or {}).get(key)) for _, key in CONTACT_COLUMNS],
-        }
-        for contact in page
-    ]
+    links, filters, contacts = _listing(request, OrgContact)
+    page = Paginator(contacts.select_related("link"), PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"contact": contact, "cells": _contact_cells(contact.fields)} for contact in page]
     return render(
         request,
         "directory_sync/contact_list.html",
@@ -403,27 +390,11 @@ def contact_list(request, org_slug):
 def contact_export(request, org_slug):
     """The Contacts view's current search and link as a streamed CSV of every matching contact, with the
     columns the page shows."""
-    links = list(EntraLink.objects.for_org(request.organization).order_by("pk"))
-    filters = _simple_filters(request, links)
+    links, filters, contacts = _listing(request, OrgContact)
     names = {link.pk: link.name for link in links}
-    contacts = _narrowed(OrgContact.objects.for_org(request.organization).filter(removed_at=None), filters)
-    rows = (
-        contacts.order_by("display_name", "pk")
-        .values_list("link_id", "display_name", "mail", "fields", "graph_id")
-        .iterator(chunk_size=exports.CHUNK)
-    )
+    rows = contacts.values_list("link_id", "display_name", "mail", "fields", "graph_id").iterator(
+        chunk_size=exports.CHUNK)
     header = ["Entra link", "Name", "Email", *(label for label, _ in CONTACT_COLUMNS), "Graph id"]
-    lines = (
-        [
-            names.get(link_id, ""),
-            name,
-            mail,
-            *(fields.text_of((values or {}).get(key)) for _, key in CONTACT_COLUMNS),
-            graph_id,
-        ]
-        for link_id, name, mail, values, graph_id in rows
-    )
-    audit.record(
-        request.organization, request.user, "sync.contacts_exported", "", filters=_simple_query(filters)
-    )
-    return exports.csv_response(f"contacts-{request.organization.slug}.csv", header, lines)
+    lines = ([names.get(link_id, ""), name, mail, *_contact_cells(values), graph_id]
+             for link_id, name, mail, values, graph_id in rows)
+    return _simple_export(request, "contacts", filters, header, lines)

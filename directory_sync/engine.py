@@ -238,29 +238,21 @@ def _execute_run(link, run, claim, *, full, dry_run) -> None:
             _sync_photos(ctx)
     finally:
         failing = sys.exc_info()[1]  # the exception ending the run, if one is
-        for close in (lambda: _flush(ctx), memberships.close):
+        # Wait for the queued writes, then ANALYZE what the run loaded in bulk: also when it failed part way (the
+        # rows are there, and the next run's lookups need the statistics).
+        endings = [lambda: _flush(ctx), memberships.close]
+        if not dry_run:
+            endings.append(lambda: bulk.refresh_statistics(ctx.written))
+        for end in endings:
             try:
-                close()
+                end()
             except Exception:
                 if failing is None:
                     raise
-                logger.exception("a queued write failed while the run was already failing")
-        if not dry_run:
-            _refresh_statistics(ctx, failing)
+                logger.exception("finishing the run's writes failed while the run was already failing")
         run.graph_requests, run.graph_throttled = stats.requests, stats.throttled
         _time_phase(run, clock, stats)
     _finish(ctx, links, users_full)
-
-
-def _refresh_statistics(ctx, failing) -> None:
-    """ANALYZE what the run loaded in bulk (also when it failed part way: the rows are there, and the next run's
-    lookups need the statistics)."""
-    try:
-        bulk.refresh_statistics(ctx.written)
-    except Exception:
-        if failing is None:
-            raise
-        logger.exception("refreshing the planner statistics failed while the run was already failing")
 
 
 def _time_phase(run, clock, stats) -> None:
